@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One entry point that sets itself up on a fresh machine.
+#   bash run.sh demo   -> install into .venv, run the demo study and its analysis report
+#   bash run.sh test   -> install into .venv (with test extras), run the test suite
+# Anything after the sub-command is passed through (to `sparsetopo study` or to pytest).
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${SPARSETOPO_VENV:-.venv}
+PY=${PYTHON:-python3}
+
+setup() {
+  local extras=$1
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PY" -m venv "$VENV"
+  fi
+  # torch==2.13.0 is pinned in pyproject.toml: pip takes the CPU wheel from local disk.
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+}
+
+cmd=${1:-}
+shift || true
+case "$cmd" in
+  demo)
+    setup ray
+    out=${SPARSETOPO_DEMO_DIR:-runs/demo}
+    "$VENV/bin/sparsetopo" study run --preset demo --out "$out" "$@"
+    "$VENV/bin/sparsetopo" analyze "$out/pool.parquet" --layers "$out/pool_layers.parquet" \
+        --out "$out/report" --runs 20
+    echo "Report: $out/report/index.md"
+    ;;
+  test)
+    setup test
+    "$VENV/bin/python" -m pytest -q "$@"
+    ;;
+  *)
+    echo "usage: bash run.sh demo|test [args...]" >&2
+    exit 2
+    ;;
+esac

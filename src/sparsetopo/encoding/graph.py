@@ -1,0 +1,233 @@
+"""Graph containers shared by the encoders and the metrics.
+
+A graph is a pair of integer id arrays (``src``, ``dst``), a float32 ``weight`` array (the signed
+masked weights, paper Eq. 4) and the node-layer offsets. Edges point from input to output, so every
+graph here is a DAG whose node layers are in topological order. Arrays, not Python lists of edges,
+cross module boundaries; exports to scipy / igraph / NetworKit / networkx are built from them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._io import atomic_path
+from ..errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import igraph
+    import networkit
+    import networkx
+    import scipy.sparse
+
+#: networkx holds a Python object per edge (~1 KB); refuse above this many edges.
+NETWORKX_MAX_EDGES = 2_000_000
+
+
+def _id_dtype(num_nodes: int) -> np.dtype:
+    return np.dtype(np.int32) if num_nodes < 2**31 - 1 else np.dtype(np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class MultipartiteGraph:
+    """A directed multipartite graph: the unrolled MGE of a network (or one rolled layer).
+
+    Attributes
+    ----------
+    src, dst : int32 (int64 past 2**31 nodes) arrays of shape (E,)
+        Edge endpoints, ``src -> dst`` (input towards output).
+    weight : float32 array of shape (E,)
+        Signed edge weights (the masked parameter values). Metrics use ``abs(weight)``.
+    num_nodes : int
+        |V|, isolated nodes included.
+    layer_offsets : int64 array of shape (L + 1,)
+        Start of each node layer; ``layer_offsets[-1] == num_nodes``. Node layer 0 is the input
+        ``V_0``, the last node layer is the output ``V_N``.
+    layer_names : tuple of L str
+        Name of each node layer (``"input"``, then the weighted layer whose output it is).
+    """
+
+    src: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray
+    num_nodes: int
+    layer_offsets: np.ndarray
+    layer_names: tuple[str, ...]
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = int(self.num_nodes)
+        dt = _id_dtype(n)
+        object.__setattr__(self, "num_nodes", n)
+        object.__setattr__(self, "src", np.ascontiguousarray(self.src, dtype=dt))
+        object.__setattr__(self, "dst", np.ascontiguousarray(self.dst, dtype=dt))
+        object.__setattr__(self, "weight", np.ascontiguousarray(self.weight, dtype=np.float32))
+        object.__setattr__(self, "layer_offsets", np.ascontiguousarray(self.layer_offsets, dtype=np.int64))
+        object.__setattr__(self, "layer_names", tuple(self.layer_names))
+        if not (self.src.shape == self.dst.shape == self.weight.shape) or self.src.ndim != 1:
+            raise ValidationError(
+                f"src, dst and weight must be 1-D arrays of one length, got shapes "
+                f"{self.src.shape}, {self.dst.shape}, {self.weight.shape}")
+        offs = self.layer_offsets
+        if offs.ndim != 1 or len(offs) < 2 or offs[0] != 0 or offs[-1] != n or np.any(np.diff(offs) < 0):
+            raise ValidationError(
+                f"layer_offsets must start at 0, be non-decreasing and end at num_nodes={n}, got {offs.tolist()}")
+        if len(self.layer_names) != len(offs) - 1:
+            raise ValidationError(
+                f"{len(self.layer_names)} layer_names for {len(offs) - 1} node layers")
+        if self.src.size and (min(self.src.min(), self.dst.min()) < 0 or max(self.src.max(), self.dst.max()) >= n):
+            raise ValidationError(f"edge endpoints must lie in [0, {n})")
+
+    # -- sizes -------------------------------------------------------------------------------
+    @property
+    def num_edges(self) -> int:
+        """|E|, the number of directed edges."""
+        return int(self.src.size)
+
+    @property
+    def num_layers(self) -> int:
+        """Number of node layers (weighted layers + 1 for the input)."""
+        return len(self.layer_offsets) - 1
+
+    def layer_of(self, nodes: np.ndarray) -> np.ndarray:
+        """Node-layer index of each node id in ``nodes``."""
+        return np.searchsorted(self.layer_offsets, nodes, side="right") - 1
+
+    def layer_range(self, i: int) -> range:
+        """Node ids of node layer ``i`` (negative ``i`` counts from the end)."""
+        i = range(self.num_layers)[i]
+        return range(int(self.layer_offsets[i]), int(self.layer_offsets[i + 1]))
+
+    def __repr__(self) -> str:
+        return (f"MultipartiteGraph(num_nodes={self.num_nodes}, num_edges={self.num_edges}, "
+                f"num_layers={self.num_layers})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MultipartiteGraph):
+            return NotImplemented
+        return (self.num_nodes == other.num_nodes and self.layer_names == other.layer_names
+                and np.array_equal(self.layer_offsets, other.layer_offsets)
+                and np.array_equal(self.src, other.src) and np.array_equal(self.dst, other.dst)
+                and np.array_equal(self.weight, other.weight))
+
+    # -- exports -----------------------------------------------------------------------------
+    def to_scipy(self, weighted: bool = True, absolute: bool = False) -> "scipy.sparse.csr_array":
+        """Directed |V|×|V| CSR adjacency, entry (src, dst) = weight (or 1 if not ``weighted``)."""
+        import scipy.sparse as sp
+
+        data = self.weight if weighted else np.ones(self.num_edges, dtype=np.float32)
+        if absolute:
+            data = np.abs(data)
+        return sp.csr_array((data, (self.src, self.dst)), shape=(self.num_nodes, self.num_nodes))
+
+    def to_igraph(self, weighted: bool = True) -> "igraph.Graph":
+        """A directed ``igraph.Graph`` with edge attribute ``weight`` (signed) if ``weighted``."""
+        import igraph as ig
+
+        g = ig.Graph(n=self.num_nodes, edges=np.column_stack([self.src, self.dst]), directed=True)
+        if weighted:
+            g.es["weight"] = self.weight.astype(np.float64)
+        return g
+
+    def to_networkit(self, weighted: bool = True, directed: bool = True) -> "networkit.Graph":
+        """A ``networkit.Graph`` built from the arrays (weights signed if ``weighted``)."""
+        import networkit as nk
+
+        n = self.num_nodes
+        if weighted:
+            return nk.GraphFromCoo((self.weight.astype(np.float64), (self.src.astype(np.uint64), self.dst.astype(np.uint64))),
+                                   n=n, weighted=True, directed=directed)
+        return nk.GraphFromCoo((self.src.astype(np.uint64), self.dst.astype(np.uint64)), n=n, weighted=False,
+                               directed=directed)
+
+    def to_networkx(self, max_edges: int = NETWORKX_MAX_EDGES) -> "networkx.DiGraph":
+        """A ``networkx.DiGraph`` with node attribute ``layer`` and edge attribute ``weight``.
+
+        Refused above ``max_edges`` edges: networkx keeps a Python dict per edge (about 1 KB), so a
+        ResNet-20 MGE (~2.7e7 edges) would need tens of GB. Use :meth:`to_igraph` or
+        :meth:`to_networkit` for large graphs.
+        """
+        import networkx as nx
+
+        if self.num_edges > max_edges:
+            raise ValidationError(
+                f"refusing to build a networkx graph with {self.num_edges} edges (limit {max_edges}): "
+                "networkx stores ~1 KB per edge; use to_igraph() or to_networkit(), or pass max_edges")
+        g = nx.DiGraph()
+        layers = self.layer_of(np.arange(self.num_nodes))
+        g.add_nodes_from((int(v), {"layer": int(l)}) for v, l in zip(range(self.num_nodes), layers))
+        g.add_weighted_edges_from(zip(self.src.tolist(), self.dst.tolist(), self.weight.tolist()))
+        return g
+
+    # -- files -------------------------------------------------------------------------------
+    def save_npz(self, path: str | Path) -> None:
+        """Write the graph as an uncompressed ``.npz`` edge list, atomically."""
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, kind=np.array("mge"), src=self.src, dst=self.dst, weight=self.weight,
+                         num_nodes=np.int64(self.num_nodes), layer_offsets=self.layer_offsets,
+                         layer_names=np.array(self.layer_names, dtype=str))
+
+    @classmethod
+    def load_npz(cls, path: str | Path) -> "MultipartiteGraph":
+        """Read a graph written by :meth:`save_npz` (no pickles are loaded)."""
+        from ..errors import CheckpointError
+
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(src=z["src"], dst=z["dst"], weight=z["weight"], num_nodes=int(z["num_nodes"]),
+                           layer_offsets=z["layer_offsets"], layer_names=tuple(str(s) for s in z["layer_names"]))
+        except (OSError, KeyError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a sparsetopo graph file ({exc})") from exc
+
+
+@dataclass(frozen=True, eq=False)
+class BipartiteGraph:
+    """One layer as a bipartite graph (rolled or rolled-channel BGE).
+
+    ``src`` indexes the left nodes (0 .. num_left-1) and ``dst`` the right nodes (0 .. num_right-1);
+    ``weight`` is float32 (rolled: the masked weight; rolled-channel: the L2 norm of the masked
+    kernel slice).
+    """
+
+    name: str
+    num_left: int
+    num_right: int
+    src: np.ndarray
+    dst: np.ndarray
+    weight: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "src", np.ascontiguousarray(self.src, dtype=np.int32))
+        object.__setattr__(self, "dst", np.ascontiguousarray(self.dst, dtype=np.int32))
+        object.__setattr__(self, "weight", np.ascontiguousarray(self.weight, dtype=np.float32))
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.num_left + self.num_right)
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.src.size)
+
+    def biadjacency(self, weighted: bool = True, absolute: bool = True) -> "scipy.sparse.csr_array":
+        """num_left × num_right CSR biadjacency (|w| by default, 1 if not ``weighted``)."""
+        import scipy.sparse as sp
+
+        data = self.weight if weighted else np.ones(self.num_edges, dtype=np.float32)
+        if weighted and absolute:
+            data = np.abs(data)
+        return sp.csr_array((data, (self.src, self.dst)), shape=(self.num_left, self.num_right))
+
+    def as_multipartite(self) -> MultipartiteGraph:
+        """The same graph as a 2-layer :class:`MultipartiteGraph` (right ids shifted by num_left)."""
+        return MultipartiteGraph(src=self.src.astype(np.int64), dst=self.dst.astype(np.int64) + self.num_left,
+                                 weight=self.weight, num_nodes=self.num_nodes,
+                                 layer_offsets=np.array([0, self.num_left, self.num_nodes]),
+                                 layer_names=(f"{self.name}:in", f"{self.name}:out"))
+
+    def __repr__(self) -> str:
+        return (f"BipartiteGraph({self.name!r}, num_left={self.num_left}, num_right={self.num_right}, "
+                f"num_edges={self.num_edges})")

@@ -1,0 +1,39 @@
+"""Errors raised by sparsetopo.
+
+Every error a user can trigger with bad input is a :class:`SparsetopoError`, and its message names
+the offending thing (parameter, column, fx node, file). Validation happens at the boundary (public
+API, CLI); inner code trusts its inputs.
+"""
+from __future__ import annotations
+
+
+class SparsetopoError(Exception):
+    """Base class of every error sparsetopo raises on purpose."""
+
+
+class ValidationError(SparsetopoError, ValueError):
+    """An argument is out of range, of the wrong shape, or unknown."""
+
+
+class MaskError(ValidationError):
+    """A mask does not fit its model (unknown parameter, shape mismatch, non-binary values)."""
+
+
+class UnsupportedOpError(SparsetopoError):
+    """The encoder met an operation it does not know; the message names the fx node and module."""
+
+
+class DatasetError(SparsetopoError):
+    """A dataset is missing or corrupted; the message says where to put it."""
+
+
+class CheckpointError(SparsetopoError):
+    """A checkpoint or results file is corrupted or does not match its run."""
+
+
+class PoolError(ValidationError):
+    """A pool table is malformed (missing column, duplicate key, accuracy out of range)."""
+
+
+class StudyConfigError(ValidationError):
+    """A study description is invalid; the message names the offending key."""
