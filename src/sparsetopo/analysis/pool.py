@@ -1,0 +1,176 @@
+"""Pool tables: load, validate, and turn into one feature row per network (spec ``analysis.md``).
+
+A pool has one row per trained sparse network (``pool.parquet``, encoding ``mge``) or one row per
+(network, layer) (``pool_layers.parquet``, encodings ``rolled`` / ``rolled_channel``), keyed by
+``model, dataset, pruner, sparsity, seed`` with ``accuracy``, ``dense_accuracy`` and raw metric
+columns beside ``nodes`` and ``edges``. Validation happens here, once; later stages trust it.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import PoolError
+from ..metrics.normalize import normalize
+
+KEY = ["model", "dataset", "pruner", "sparsity", "seed"]
+CELL = ["model", "dataset", "sparsity"]
+
+#: the 16 topometrics, grouped by family (paper Table 2); order is the heatmap row order.
+FAMILIES: dict[str, list[str]] = {
+    "Local": ["sink_nodes", "source_nodes", "disconnected_nodes", "removable_out", "removable_in"],
+    "Neighbour": ["neighbors_1hop", "neighbors_2hop", "motifs_4"],
+    "Strength": ["k_core", "node_strength"],
+    "Global": ["n_components", "mean_component_size", "cut_edges", "cut_nodes"],
+    "Expansion": ["spectral_gap", "spectral_radius"],
+}
+TOPOMETRICS = [m for family in FAMILIES.values() for m in family]
+#: the 10 topometrics defined per layer of a rolled BGE (no local metrics, no 2-hop).
+ROLLED_FEATURES = [m for m in TOPOMETRICS if m not in FAMILIES["Local"] and m != "neighbors_2hop"]
+RAMANUJAN = ["delta_r", "delta_r_imdb", "lambda_imsg"]
+LAYER_ENCODINGS = ("rolled", "rolled_channel")
+ENCODINGS = ("mge",) + LAYER_ENCODINGS
+
+
+def features_of(encoding: str) -> list[str]:
+    """The regression features of an encoding: 16 topometrics for ``mge``, 10 for rolled BGEs."""
+    return list(TOPOMETRICS) if encoding == "mge" else list(ROLLED_FEATURES)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a Parquet (``.parquet``/``.pq``) or CSV (``.csv``) table; PoolError if it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise PoolError(f"pool file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix == ".csv":
+            return pd.read_csv(path)
+    except Exception as exc:  # the reader's own message, attached to the file name
+        raise PoolError(f"cannot read pool file {str(path)!r}: {exc}") from None
+    raise PoolError(f"pool file {str(path)!r}: unknown format {suffix!r}; use .parquet or .csv")
+
+
+def _require(table: pd.DataFrame, columns: list[str], what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise PoolError(f"{what} is missing required column(s): {', '.join(missing)}")
+
+
+def _check_numeric(table: pd.DataFrame, columns: list[str], what: str) -> pd.DataFrame:
+    table = table.copy()
+    for column in columns:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = values.isna() & table[column].notna()
+        if bad.any():
+            raise PoolError(f"{what}: column {column!r} has non-numeric value "
+                            f"{table.loc[bad, column].iloc[0]!r} (row {int(np.flatnonzero(bad)[0])})")
+        table[column] = values.astype(float)
+    return table
+
+
+def validate_pool(table: pd.DataFrame, layers: bool = False) -> pd.DataFrame:
+    """Check a pool table and return a clean copy (numeric columns as float, keys as str/float/int).
+
+    ``layers=False``: the network pool (encoding ``mge``, the 16 topometrics). ``layers=True``:
+    the layer pool (encodings ``rolled``/``rolled_channel``, ``layer``, ``layer_name`` and the 10
+    per-layer topometrics; Ramanujan columns and ``layer_density`` optional). Raises
+    :class:`PoolError` naming the missing column, the duplicated key, or the out-of-range value.
+    """
+    what = "layer pool" if layers else "pool"
+    if not isinstance(table, pd.DataFrame):
+        raise PoolError(f"{what} must be a pandas DataFrame, got {type(table).__name__}")
+    metrics = ROLLED_FEATURES if layers else TOPOMETRICS
+    extra = ["layer", "layer_name"] if layers else []
+    _require(table, KEY + ["accuracy", "dense_accuracy", "encoding"] + extra + metrics + ["nodes", "edges"], what)
+    if len(table) == 0:
+        raise PoolError(f"{what} has no rows")
+    allowed = LAYER_ENCODINGS if layers else ("mge",)
+    bad_enc = sorted(set(table["encoding"].astype(str)) - set(allowed))
+    if bad_enc:
+        raise PoolError(f"{what}: column 'encoding' has value(s) {bad_enc}; expected {list(allowed)}")
+    optional = [c for c in RAMANUJAN + ["layer_density"] if c in table.columns]
+    table = _check_numeric(table, ["sparsity", "accuracy", "dense_accuracy"] + metrics + ["nodes", "edges"]
+                           + optional, what)
+    for column in KEY + ["accuracy", "dense_accuracy"]:
+        if table[column].isna().any():
+            raise PoolError(f"{what}: column {column!r} has missing values")
+    for column in ("accuracy", "dense_accuracy"):
+        out = (table[column] < 0) | (table[column] > 1)
+        if out.any():
+            row = table.loc[out].iloc[0]
+            raise PoolError(f"{what}: {column} must lie in [0, 1]; got {row[column]!r} for "
+                            + _key_text(row))
+    if (table["dense_accuracy"] == 0).any():
+        raise PoolError(f"{what}: dense_accuracy is 0 for {_key_text(table.loc[table['dense_accuracy'] == 0].iloc[0])}")
+    bad_s = (table["sparsity"] <= 0) | (table["sparsity"] >= 1)
+    if bad_s.any():
+        raise PoolError(f"{what}: sparsity must lie strictly between 0 and 1; got "
+                        f"{table.loc[bad_s, 'sparsity'].iloc[0]!r}")
+    for column in ("model", "dataset", "pruner", "encoding") + (("layer_name",) if layers else ()):
+        table[column] = table[column].astype(str)
+    table["seed"] = table["seed"].astype(int)
+    unique = KEY + ["encoding"] + (["layer"] if layers else [])
+    dup = table.duplicated(unique, keep=False)
+    if dup.any():
+        row = table.loc[dup].iloc[0]
+        raise PoolError(f"{what} has duplicate key ({', '.join(unique)}): "
+                        + ", ".join(f"{c}={row[c]!r}" for c in unique))
+    return table.reset_index(drop=True)
+
+
+def _key_text(row: pd.Series) -> str:
+    return ", ".join(f"{c}={row[c]!r}" for c in KEY)
+
+
+def check_consistent(pool: pd.DataFrame, layers: pd.DataFrame) -> None:
+    """Raise PoolError if a model or dataset appears in one table but not the other."""
+    for column in ("model", "dataset"):
+        a, b = set(pool[column]), set(layers[column])
+        if a != b:
+            only_pool, only_layers = sorted(a - b), sorted(b - a)
+            parts = ([f"only in the pool: {only_pool}"] if only_pool else []) + \
+                    ([f"only in the layer pool: {only_layers}"] if only_layers else [])
+            raise PoolError(f"pool and layer pool disagree on column {column!r}: " + "; ".join(parts))
+
+
+def load_pools(pool_path: str | os.PathLike, layers_path: str | os.PathLike | None = None
+               ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Read and validate ``pool`` (and optionally the layer pool); check they agree."""
+    pool = validate_pool(read_table(pool_path))
+    layers = None
+    if layers_path is not None:
+        layers = validate_pool(read_table(layers_path), layers=True)
+        check_consistent(pool, layers)
+    return pool, layers
+
+
+def accuracy_drop(table: pd.DataFrame) -> pd.Series:
+    """``drop = 1 - accuracy / dense_accuracy`` (paper §4.2)."""
+    return 1.0 - table["accuracy"] / table["dense_accuracy"]
+
+
+def network_features(pool: pd.DataFrame, layers: pd.DataFrame | None, encoding: str) -> pd.DataFrame:
+    """One row per network: the key, ``accuracy``, ``dense_accuracy``, ``drop`` and the features.
+
+    ``mge``: the 16 topometrics of ``pool`` normalised per network. Rolled encodings: the 10
+    per-layer topometrics of ``layers`` normalised per layer, then averaged over the layers of the
+    network (NaN layers ignored). Cost O(rows × features). Inputs must be validated pools.
+    """
+    columns = features_of(encoding)
+    if encoding == "mge":
+        table = normalize(pool, "mge")[KEY + ["accuracy", "dense_accuracy"] + columns]
+    else:
+        rows = layers[layers["encoding"] == encoding] if layers is not None else layers
+        if rows is None or rows.empty:
+            return pd.DataFrame(columns=KEY + ["accuracy", "dense_accuracy", "drop"] + columns)
+        table = (normalize(rows, encoding).groupby(KEY, sort=True)[["accuracy", "dense_accuracy"] + columns]
+                 .mean().reset_index())
+    table = table.copy()
+    table["drop"] = accuracy_drop(table)
+    return table.reset_index(drop=True)

@@ -1,0 +1,48 @@
+"""Model registry: the four architectures of the paper (App. A.2, spec models-and-pruning.md §1).
+
+>>> model = build("resnet20", num_classes=10, seed=0)
+
+Every constructor takes ``num_classes`` and ``in_channels``; models trace with ``torch.fx`` (no
+tensor-valued control flow, no lambdas) so the encoders can read them.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..validation import check_choice
+from .conv6 import Conv6, conv6
+from .init import init_weights
+from .resnet import CifarResNet, resnet20, resnet32
+from .wide_resnet import WideResNet, wrn28_2
+
+#: name -> constructor(num_classes, **kwargs)
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "conv6": conv6,
+    "resnet20": resnet20,
+    "resnet32": resnet32,
+    "wrn28_2": wrn28_2,
+}
+MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+
+
+def build(name: str, num_classes: int = 10, *, seed: int | None = None, **kwargs) -> nn.Module:
+    """Build model ``name`` with Kaiming-normal (fan_in) weights and zero biases.
+
+    ``seed`` seeds a private ``torch.Generator`` for the init (the global RNG is not touched);
+    ``None`` draws from the global RNG. Extra ``kwargs`` go to the constructor (``shortcut="A"``
+    for the CIFAR ResNets, ``in_channels``, ``input_size`` for Conv-6).
+    """
+    check_choice(name, MODELS, "model")
+    if int(num_classes) < 2:
+        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    model = MODELS[name](num_classes=int(num_classes), **kwargs)
+    generator = None if seed is None else torch.Generator().manual_seed(int(seed))
+    init_weights(model, generator)
+    return model
+
+
+__all__ = ["MODELS", "MODEL_NAMES", "build", "init_weights", "Conv6", "CifarResNet", "WideResNet",
+           "conv6", "resnet20", "resnet32", "wrn28_2"]
