@@ -1,0 +1,8 @@
+"""Shared test configuration: keep torch on one thread so tests behave on a 2-core CI box."""
+import os
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
