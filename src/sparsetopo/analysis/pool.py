@@ -69,7 +69,7 @@ def _check_numeric(table: pd.DataFrame, columns: list[str], what: str) -> pd.Dat
         bad = values.isna() & table[column].notna()
         if bad.any():
             raise PoolError(f"{what}: column {column!r} has non-numeric value "
-                            f"{table.loc[bad, column].iloc[0]!r} (row {int(np.flatnonzero(bad)[0])})")
+                            f"{_show(table.loc[bad, column].iloc[0])} (row {int(np.flatnonzero(bad)[0])})")
         table[column] = values.astype(float)
     return table
 
@@ -104,14 +104,14 @@ def validate_pool(table: pd.DataFrame, layers: bool = False) -> pd.DataFrame:
         out = (table[column] < 0) | (table[column] > 1)
         if out.any():
             row = table.loc[out].iloc[0]
-            raise PoolError(f"{what}: {column} must lie in [0, 1]; got {row[column]!r} for "
+            raise PoolError(f"{what}: {column} must lie in [0, 1]; got {_show(row[column])} for "
                             + _key_text(row))
     if (table["dense_accuracy"] == 0).any():
         raise PoolError(f"{what}: dense_accuracy is 0 for {_key_text(table.loc[table['dense_accuracy'] == 0].iloc[0])}")
     bad_s = (table["sparsity"] <= 0) | (table["sparsity"] >= 1)
     if bad_s.any():
         raise PoolError(f"{what}: sparsity must lie strictly between 0 and 1; got "
-                        f"{table.loc[bad_s, 'sparsity'].iloc[0]!r}")
+                        f"{_show(table.loc[bad_s, 'sparsity'].iloc[0])}")
     for column in ("model", "dataset", "pruner", "encoding") + (("layer_name",) if layers else ()):
         table[column] = table[column].astype(str)
     table["seed"] = table["seed"].astype(int)
@@ -120,12 +120,17 @@ def validate_pool(table: pd.DataFrame, layers: bool = False) -> pd.DataFrame:
     if dup.any():
         row = table.loc[dup].iloc[0]
         raise PoolError(f"{what} has duplicate key ({', '.join(unique)}): "
-                        + ", ".join(f"{c}={row[c]!r}" for c in unique))
+                        + ", ".join(f"{c}={_show(row[c])}" for c in unique))
     return table.reset_index(drop=True)
 
 
+def _show(value) -> str:
+    """repr of a cell without numpy's ``np.float64(...)`` wrapper."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _key_text(row: pd.Series) -> str:
-    return ", ".join(f"{c}={row[c]!r}" for c in KEY)
+    return ", ".join(f"{c}={_show(row[c])}" for c in KEY)
 
 
 def check_consistent(pool: pd.DataFrame, layers: pd.DataFrame) -> None:

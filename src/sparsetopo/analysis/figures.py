@@ -1,0 +1,159 @@
+"""Figures 2-5 of the report (matplotlib, Agg backend), each saved as PNG and PDF.
+
+* :func:`importance_heatmap` (Figures 3, 4): rows = topometrics grouped by family, columns =
+  subsets, diverging colour map centred at 0 on [-1, 1].
+* :func:`ramanujan_profiles` (Figure 2): per layer, Δr, Δr_imdb, λ_imsg and layer density, each
+  scaled to sum to 1 over the layers, one panel per (model, pruner).
+* :func:`ramanujan_density_heatmap` (Figure 5): Pearson r between each Ramanujan metric and layer
+  density over the layers, per (model, sparsity); empty where the metric is undefined.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_path
+from .pool import FAMILIES, RAMANUJAN, TOPOMETRICS
+
+LABELS = {
+    "sink_nodes": "sink", "source_nodes": "source", "disconnected_nodes": "disc.", "removable_out": "r-out",
+    "removable_in": "r-in", "neighbors_1hop": "N1 (1-hop)", "neighbors_2hop": "N2 (2-hop)",
+    "motifs_4": "motif(4)", "k_core": "k-core", "node_strength": "strength S", "n_components": "C (components)",
+    "mean_component_size": "C_avg", "cut_edges": "cut-edges", "cut_nodes": "cut-nodes",
+    "spectral_gap": "spectral gap γ(A)", "spectral_radius": "spectral radius ρ(L)",
+    "delta_r": "Δr", "delta_r_imdb": "Δr_imdb", "lambda_imsg": "λ_imsg", "layer_density": "layer density",
+}
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path_stem: str | os.PathLike) -> list[Path]:
+    """Save ``fig`` as ``<stem>.png`` (150 dpi) and ``<stem>.pdf`` atomically; close it."""
+    paths = []
+    for suffix in (".png", ".pdf"):
+        path = Path(str(path_stem) + suffix)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=suffix[1:], dpi=150, bbox_inches="tight")
+        paths.append(path)
+    _pyplot().close(fig)
+    return paths
+
+
+def _subset_label(value) -> str:
+    return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str):
+    """Heatmap figure of ``pearson_r`` for one scenario (rows: metrics by family; columns: subsets)."""
+    plt = _pyplot()
+    rows = importance[importance["scenario"] == scenario]
+    grid = rows.pivot(index="metric", columns="subset", values="pearson_r").reindex(TOPOMETRICS)
+    grid = grid[sorted(grid.columns, key=lambda v: (isinstance(v, str), v))]
+    fig, ax = plt.subplots(figsize=(2.2 + 0.9 * max(3, grid.shape[1]), 8.0))
+    image = ax.imshow(grid.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    for (i, j), value in np.ndenumerate(grid.to_numpy(float)):
+        if np.isfinite(value):
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if abs(value) > 0.6 else "black")
+    ax.set_xticks(range(grid.shape[1]), [_subset_label(c) for c in grid.columns])
+    ax.set_yticks(range(len(TOPOMETRICS)), [LABELS[m] for m in TOPOMETRICS])
+    ax.set_xlabel("sparsity" if scenario == "sparsity" else "model")
+    start = 0
+    for family, members in FAMILIES.items():
+        if start:
+            ax.axhline(start - 0.5, color="black", linewidth=1.2)
+        ax.annotate(family, xy=(1.0, 1 - (start + len(members) / 2) / len(TOPOMETRICS)), xycoords="axes fraction",
+                    xytext=(6, 0), textcoords="offset points", va="center", rotation=90, fontsize=9,
+                    fontweight="bold")
+        start += len(members)
+    ax.set_title(title, fontsize=10)
+    # Horizontal bar below the axis keeps the family labels on the right free.
+    bar = fig.colorbar(image, ax=ax, orientation="horizontal", pad=0.08, fraction=0.04, aspect=25)
+    bar.set_label("Pearson r with predicted accuracy drop (red: larger drop)")
+    return fig
+
+
+def layer_profiles(layers: pd.DataFrame, dataset: str, sparsity: float) -> pd.DataFrame:
+    """Seed-averaged per-layer Ramanujan metrics and density of the rolled BGE for one (dataset, sparsity)."""
+    rows = layers[(layers["encoding"] == "rolled") & (layers["dataset"] == dataset) & (layers["sparsity"] == sparsity)]
+    present = [c for c in RAMANUJAN + ["layer_density"] if c in rows.columns]
+    return rows.groupby(["model", "pruner", "layer"], sort=True)[present].mean().reset_index()
+
+
+def ramanujan_profiles(layers: pd.DataFrame, dataset: str, sparsity: float, models: list[str] | None = None):
+    """Figure 2: one panel per (model, pruner), lines over layer index, each series summing to 1."""
+    plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+    prof = layer_profiles(layers, dataset, sparsity)
+    models = [m for m in (models or sorted(prof["model"].unique())) if m in set(prof["model"])]
+    pruners = sorted(prof["pruner"].unique())
+    series = [c for c in RAMANUJAN + ["layer_density"] if c in prof.columns]
+    fig, axes = plt.subplots(len(models), len(pruners), figsize=(2.6 * len(pruners), 2.2 * len(models) + 0.6),
+                             squeeze=False)
+    for i, model in enumerate(models):
+        for j, pruner in enumerate(pruners):
+            ax, data = axes[i, j], prof[(prof["model"] == model) & (prof["pruner"] == pruner)]
+            for column in series:
+                total = data[column].sum(skipna=True)
+                if data[column].notna().any() and total != 0:
+                    ax.plot(data["layer"], data[column] / total, marker=".", linewidth=1.2,
+                            linestyle="--" if column == "layer_density" else "-", label=LABELS[column])
+            ax.set_title(f"{model} / {pruner}", fontsize=9)
+            ax.tick_params(labelsize=7)
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if i == len(models) - 1:
+                ax.set_xlabel("layer index", fontsize=8)
+            if j == 0:
+                ax.set_ylabel("share of total", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.suptitle(f"Ramanujan metrics vs layer density ({dataset}, sparsity {sparsity:g}); "
+                 "each series scaled to sum to 1 over the layers", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.955), ncol=len(series), fontsize=8,
+               frameon=False)
+    return fig
+
+
+def ramanujan_density_correlation(layers: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """Pearson r over the layers (all pruners and seeds) between each Ramanujan metric and density."""
+    rows = layers[(layers["encoding"] == "rolled") & (layers["dataset"] == dataset)]
+    out = []
+    for (model, sparsity), group in rows.groupby(["model", "sparsity"], sort=True):
+        for metric in [c for c in RAMANUJAN if c in group.columns]:
+            pair = group[[metric, "layer_density"]].dropna()
+            ok = len(pair) > 2 and pair[metric].std() > 0 and pair["layer_density"].std() > 0
+            out.append(dict(model=model, sparsity=sparsity, metric=metric,
+                            pearson_r=float(pair[metric].corr(pair["layer_density"])) if ok else np.nan))
+    return pd.DataFrame(out, columns=["model", "sparsity", "metric", "pearson_r"])
+
+
+def ramanujan_density_heatmap(correlation: pd.DataFrame, dataset: str):
+    """Figure 5: one panel per model, rows = Ramanujan metrics, columns = sparsities."""
+    plt = _pyplot()
+    models = sorted(correlation["model"].unique())
+    fig, axes = plt.subplots(1, len(models), figsize=(3.0 * len(models) + 1.6, 2.8), squeeze=False, sharey=True)
+    image = None
+    for ax, model in zip(axes[0], models):
+        grid = (correlation[correlation["model"] == model]
+                .pivot(index="metric", columns="sparsity", values="pearson_r").reindex(RAMANUJAN))
+        values = grid.to_numpy(float)
+        image = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+        for (i, j), value in np.ndenumerate(values):
+            ax.text(j, i, f"{value:.2f}" if np.isfinite(value) else "–", ha="center", va="center", fontsize=8,
+                    color="white" if np.isfinite(value) and abs(value) > 0.6 else "black")
+        ax.set_xticks(range(grid.shape[1]), [f"{s:g}" for s in grid.columns], fontsize=8)
+        ax.set_yticks(range(len(RAMANUJAN)), [LABELS[m] for m in RAMANUJAN], fontsize=9)
+        ax.set_xlabel("sparsity", fontsize=8)
+        ax.set_title(model, fontsize=9)
+    bar = fig.colorbar(image, ax=list(axes[0]), shrink=0.9)
+    bar.set_label("Pearson r with layer density", fontsize=8)
+    fig.suptitle(f"Ramanujan metrics vs layer density, correlation over layers ({dataset})", fontsize=10, y=1.05)
+    return fig

@@ -1,0 +1,248 @@
+"""The analysis report: every table as CSV + Markdown, every figure as PNG + PDF, and ``index.md``.
+
+:func:`build_report` runs the whole protocol of spec ``analysis.md`` on validated pools and writes
+one folder. Cells that cannot be computed on a small pool (fewer than 5 networks for 5-fold CV,
+adjusted R² with n - p - 1 <= 0, a single dataset for the RBO std, no layer pool) are left empty
+and listed under "Notes" in ``index.md``; nothing crashes on them.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_path, atomic_write_text
+from . import figures
+from .importance import holdout_importance, importance_table
+from .pool import network_features
+from .ranking import MIXTURE, TABLES, ranking_tables
+from .regression import regression_study, regressor_names
+
+TABLE3_COLUMNS = ["scenario", "subset", "encoding", "adj_r2_mean", "adj_r2_std", "mae", "n_networks"]
+RANK_COLUMNS = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std"]
+ENCODING_LABELS = {"mge": "Unrolled MGE", "rolled": "Rolled BGE", "rolled_channel": "Rolled-channel BGE"}
+STRATEGY_LABELS = {"layer_density": "Layer-Density", "delta_r": "Δr", "delta_r_imdb": "Δr_imdb",
+                   "lambda_imsg": "λ_imsg", MIXTURE: "Ours (in-sample, as the paper)",
+                   MIXTURE + "_oos": "Ours (out-of-sample)"}
+TABLE_TITLES = {"table4": "Table 4: mean RBO, all pruners", "table11": "Table 11: mean RBO, PaI pruners",
+                "table12": "Table 12: mean RBO, layer-wise random pruners"}
+
+
+def paper_number(value: float, digits: int = 2) -> str:
+    """The paper's style: ``.54``, ``-.05``, ``1.0``; ``–`` for NaN."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    text = f"{value:.{digits}f}"
+    if text.startswith("0.") or text.startswith("-0."):
+        text = text.replace("0.", ".", 1)
+    return text
+
+
+def pm(mean: float, std: float, digits: int = 2) -> str:
+    """``mean ± std`` in the paper's style (std omitted when NaN)."""
+    text = paper_number(mean, digits)
+    return text if text == "–" or not math.isfinite(std) else f"{text} ± {paper_number(std, digits)}"
+
+
+def subset_label(value) -> str:
+    return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of a small frame of strings."""
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule] + body)
+
+
+def table3_markdown(table: pd.DataFrame) -> str:
+    """Table 3 as in the paper: adjusted R² and MAE per encoding (rows) and subset (columns)."""
+    order = [(s, v) for s in ("sparsity", "architecture")
+             for v in table.loc[table["scenario"] == s, "subset"].drop_duplicates()]
+    columns = [f"{'Sparsity' if s == 'sparsity' else 'Arch.'} {subset_label(v)}" for s, v in order]
+    parts = []
+    for metric, fmt in (("Adjusted R² (↑)", lambda r: pm(r.adj_r2_mean, r.adj_r2_std)),
+                        ("MAE (↓)", lambda r: paper_number(r.mae, 3))):
+        rows = []
+        for encoding in [e for e in ENCODING_LABELS if e in set(table["encoding"])]:
+            cells = []
+            for scenario, value in order:
+                hit = table[(table["encoding"] == encoding) & (table["scenario"] == scenario) & (table["subset"] == value)]
+                cells.append(fmt(hit.iloc[0]) if len(hit) else "–")
+            rows.append([ENCODING_LABELS[encoding]] + cells)
+        parts.append(f"**{metric}**\n\n" + markdown_table(pd.DataFrame(rows, columns=["Encoding"] + columns)))
+    return "\n\n".join(parts)
+
+
+def rank_markdown(summary: pd.DataFrame) -> str:
+    """Tables 4/11/12 as in the paper: rows (model, strategy), columns sparsities + Avg."""
+    if summary.empty:
+        return "_No (model, dataset, sparsity) cell has two or more of these pruners._"
+    sparsities = sorted(v for v in summary["sparsity"].unique() if v != "avg")
+    rows = []
+    for (model, strategy), group in summary.groupby(["model", "strategy"], sort=False):
+        by = {row.sparsity: pm(row.rbo_mean, row.rbo_std) for row in group.itertuples()}
+        rows.append([model, STRATEGY_LABELS.get(strategy, strategy)] + [by.get(s, "–") for s in sparsities]
+                    + [by.get("avg", "–")])
+    return markdown_table(pd.DataFrame(rows, columns=["Model", "Strategy"] + [f"{s:g}" for s in sparsities] + ["Avg."]))
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return path
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` produced: tables (DataFrames), file paths, and notes."""
+    out_dir: Path
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _pool_summary(pool: pd.DataFrame) -> str:
+    parts = [f"{len(pool)} networks"] + [
+        f"{c if c != 'sparsity' else 'sparsitie'}s: {', '.join(subset_label(v) for v in sorted(pool[c].unique()))}"
+        for c in ("model", "dataset", "pruner", "sparsity", "seed")]
+    return "; ".join(parts)
+
+
+def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str | os.PathLike, runs: int = 100,
+                 jobs: int = 1, oos_runs: int | None = None, all_regressors: bool = False,
+                 progress: bool = True, figure_dataset: str | None = None,
+                 figure_sparsity: float | None = None) -> Report:
+    """Run Table 3, importance (Figures 3-4), Tables 4/11/12 and Figures 2/5; write ``out_dir``.
+
+    ``pool``/``layers`` must be validated (:func:`sparsetopo.analysis.pool.load_pools`). ``runs``
+    CV repetitions for Table 3 and the in-sample importance; ``oos_runs`` (default min(runs, 10))
+    for the out-of-sample weights, refitted once per (model, sparsity) cell. ``jobs`` processes.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(out)
+    oos_runs = min(runs, 10) if oos_runs is None else oos_runs
+    names = regressor_names(all_regressors)
+    report.notes.append(f"Regression averages {len(names)} regressors ({', '.join(names)})"
+                        + ("." if all_regressors else "; Lasso and ElasticNet at default alpha = 1 predict a "
+                           "constant on this data and are left out of the average (spec analysis.md)."))
+    report.notes.append(f"{runs} run(s) of 5-fold CV per subset; out-of-sample mixture weights use {oos_runs} run(s).")
+    if layers is None:
+        report.notes.append("No layer pool given: rolled encodings, the Ramanujan / density baselines and "
+                            "Figures 2 and 5 are skipped.")
+    else:
+        for encoding in ("rolled", "rolled_channel"):
+            if not (layers["encoding"] == encoding).any():
+                report.notes.append(f"Layer pool has no {encoding} rows: that encoding is left out of Table 3.")
+
+    table3, results = regression_study(pool, layers, runs=runs, jobs=jobs, all_regressors=all_regressors,
+                                       progress=progress)
+    for row in table3.itertuples():
+        label = f"{ENCODING_LABELS[row.encoding]}, {row.scenario} {subset_label(row.subset)}"
+        if row.n_dropped:
+            report.notes.append(f"{label}: {row.n_dropped} network(s) with a NaN metric dropped.")
+        if row.note:
+            report.notes.append(f"{label}: {row.note}.")
+    report.tables["table3"] = table3
+    report.files.append(write_csv(table3.assign(subset=table3["subset"].map(subset_label))[TABLE3_COLUMNS],
+                                  out / "table3.csv"))
+
+    importance = importance_table(results, "mge")
+    report.tables["importance"] = importance
+    report.files.append(write_csv(importance.assign(subset=importance["subset"].map(subset_label)),
+                                  out / "importance.csv"))
+
+    features = network_features(pool, layers, "mge")
+    cells = sorted(set(zip(features["model"], features["sparsity"])))
+    holdout = holdout_importance(features, cells, runs=oos_runs, jobs=jobs, all_regressors=all_regressors,
+                                 progress=progress) if oos_runs > 0 else None
+    ranking = ranking_tables(features, layers, importance, holdout)
+    for name in TABLES:
+        summary = ranking[name]
+        report.tables[name] = summary
+        spec_rows = summary[~summary["strategy"].str.endswith("_oos")]
+        report.files.append(write_csv(spec_rows[RANK_COLUMNS], out / f"{name}.csv"))
+        report.files.append(write_csv(summary[summary["strategy"].str.endswith("_oos")][RANK_COLUMNS],
+                                      out / f"{name}_oos.csv"))
+        report.files.append(write_csv(ranking[name + "_long"], out / f"{name}_per_dataset.csv"))
+    missing = ranking["table4_long"]
+    missing = missing[missing["rbo"].isna()]
+    for strategy, count in missing.groupby("strategy").size().items():
+        report.notes.append(f"Ranking: {STRATEGY_LABELS.get(strategy, strategy)} has no score in {count} "
+                            "(model, dataset, sparsity) cell(s) of Table 4; left out of its means.")
+    if pool["dataset"].nunique() < 2:
+        report.notes.append("Only one dataset: the RBO std over datasets is undefined (shown as no ± value).")
+
+    report.files += _figures(report, importance, layers, figure_dataset, figure_sparsity)
+    _write_markdown(report, pool)
+    return report
+
+
+def _figures(report: Report, importance: pd.DataFrame, layers: pd.DataFrame | None,
+             dataset: str | None, sparsity: float | None) -> list[Path]:
+    out, files = report.out_dir, []
+    for scenario, stem, title in (("sparsity", "figure3_importance_sparsity", "Feature importance, Sparsity-Fixed ($w^s$)"),
+                                  ("architecture", "figure4_importance_architecture",
+                                   "Feature importance, Architecture-Fixed ($w^M$)")):
+        if (importance["scenario"] == scenario).any():
+            files += figures.save_figure(figures.importance_heatmap(importance, scenario, title), out / stem)
+        else:
+            report.notes.append(f"Figure {'3' if scenario == 'sparsity' else '4'}: no computable {scenario} subset.")
+    if layers is None or "layer_density" not in layers.columns:
+        if layers is not None:
+            report.notes.append("Layer pool has no layer_density column: Figures 2 and 5 skipped.")
+        return files
+    rolled = layers[layers["encoding"] == "rolled"]
+    if rolled.empty:
+        report.notes.append("Layer pool has no rolled rows: Figures 2 and 5 skipped.")
+        return files
+    datasets = sorted(rolled["dataset"].unique())
+    dataset = dataset if dataset in datasets else ("cifar10" if "cifar10" in datasets else datasets[0])
+    sparsities = sorted(rolled.loc[rolled["dataset"] == dataset, "sparsity"].unique())
+    sparsity = sparsity if sparsity in sparsities else (0.9 if 0.9 in sparsities else sparsities[len(sparsities) // 2])
+    report.notes.append(f"Figures 2 and 5 use dataset {dataset}; Figure 2 uses sparsity {sparsity:g}.")
+    files += figures.save_figure(figures.ramanujan_profiles(layers, dataset, sparsity), out / "figure2_ramanujan_profiles")
+    correlation = figures.ramanujan_density_correlation(layers, dataset)
+    write_csv(correlation, out / "figure5_correlation.csv")
+    files.append(out / "figure5_correlation.csv")
+    files += figures.save_figure(figures.ramanujan_density_heatmap(correlation, dataset),
+                                 out / "figure5_ramanujan_density")
+    return files
+
+
+def _write_markdown(report: Report, pool: pd.DataFrame) -> None:
+    out = report.out_dir
+    t3 = "# Table 3: regression of the accuracy drop\n\n" + table3_markdown(report.tables["table3"]) + "\n"
+    atomic_write_text(out / "table3.md", t3)
+    report.files.append(out / "table3.md")
+    sections = ["# sparsetopo analysis report", "", f"Pool: {_pool_summary(pool)}.", "",
+                "## Table 3: regression of the accuracy drop (adjusted R² of pooled out-of-fold predictions, MAE)",
+                "", table3_markdown(report.tables["table3"]), "", "## Feature importance (Figures 3 and 4)", "",
+                "Pearson r between each topometric and the regressors' predicted accuracy drop: r > 0 means more "
+                "of the metric goes with a larger drop. Data: `importance.csv`.", ""]
+    for stem in ("figure3_importance_sparsity", "figure4_importance_architecture"):
+        if (out / f"{stem}.png").exists():
+            sections += [f"![{stem}]({stem}.png)", ""]
+    for name, title in TABLE_TITLES.items():
+        text = rank_markdown(report.tables[name])
+        atomic_write_text(out / f"{name}.md", f"# {title}\n\n{text}\n")
+        report.files.append(out / f"{name}.md")
+        sections += [f"## {title}", "", text, ""]
+        if name == "table4":
+            sections += ["\"Ours (in-sample)\" uses importance weights fitted on the whole pool, as the paper "
+                         "does; \"Ours (out-of-sample)\" refits them without the ranked (model, sparsity) cell, "
+                         "an honest estimate of ranking quality on a new cell (`table*_oos.csv`). Cells: mean "
+                         "± std (ddof 1) of the RBO over datasets; per-dataset values in `table*_per_dataset.csv`.", ""]
+    for stem, title in (("figure2_ramanujan_profiles", "Figure 2: Ramanujan metrics vs layer density"),
+                        ("figure5_ramanujan_density", "Figure 5: correlation of Ramanujan metrics with layer density")):
+        if (out / f"{stem}.png").exists():
+            sections += [f"## {title}", "", f"![{stem}]({stem}.png)", ""]
+    sections += ["## Notes", ""] + [f"- {note}" for note in report.notes] + [""]
+    atomic_write_text(out / "index.md", "\n".join(sections))
+    report.files.append(out / "index.md")

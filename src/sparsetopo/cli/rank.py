@@ -1,0 +1,79 @@
+"""``sparsetopo rank``: predict which pruner will train best for a model and sparsity, without training.
+
+Thin orchestration (the one CLI command allowed to chain stages): prune the model with every pruner,
+encode each mask as an MGE, measure its topometrics, then rank with
+:func:`sparsetopo.analysis.recommend.rank_pruners` using weights learned from a pool.
+"""
+from __future__ import annotations
+
+import argparse
+
+EPILOG = """\
+The pool (from `sparsetopo study`) supplies what matters: which topometrics go with a small accuracy
+drop for this model and sparsity. Rank 1 is the pruner expected to lose the least accuracy;
+predicted_drop is the expected 1 - accuracy / dense accuracy after training.
+
+Example:
+  sparsetopo rank --model resnet20 --sparsity 0.9 --pool runs/demo/pool.parquet --dataset digits
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.add_argument("--model", required=True, help="architecture: conv6, resnet20, resnet32, wrn28_2")
+    parser.add_argument("--sparsity", type=float, required=True, help="fraction of weights to remove, in (0, 1)")
+    parser.add_argument("--pool", required=True, help="pool table of trained networks (.parquet or .csv)")
+    parser.add_argument("--dataset", default="digits",
+                        help="dataset for the data-driven pruners and the number of classes (default: digits)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the pruners (default: 0)")
+    parser.add_argument("--pruners", nargs="+", default=None,
+                        help="pruners to compare (default: all of snip grasp synflow prospr uniform er erk)")
+    parser.add_argument("--runs", type=int, default=10,
+                        help="cross-validation repetitions used to learn the weights (default: 10)")
+    parser.add_argument("--out", default=None, help="also write the ranking as CSV here")
+
+
+def candidate_metrics(model_name: str, sparsity: float, dataset: str, seed: int, pruners: list[str]):
+    """Prune a fresh ``model_name`` with each pruner, encode the MGE, return one topometric row per pruner."""
+    import pandas as pd
+    from .. import models
+    from ..data import load_dataset
+    from ..encoding import encode
+    from ..metrics import topometrics
+    from ..pruning import prune
+    bundle = load_dataset(dataset)
+    rows = []
+    for pruner in pruners:
+        net = models.build(model_name, num_classes=bundle.num_classes, seed=seed)
+        prune(net, pruner, sparsity, data=bundle.train, seed=seed, input_shape=bundle.input_shape)
+        graph = encode(net, bundle.input_shape, kind="mge")
+        rows.append({"pruner": pruner, **topometrics(graph)})
+    return pd.DataFrame(rows)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .._io import atomic_path
+    from ..analysis.pool import read_table
+    from ..analysis.ranking import PAI_PRUNERS, RANDOM_PRUNERS
+    from ..analysis.recommend import rank_pruners
+    from ..errors import ValidationError
+    from ..models import MODEL_NAMES
+    from ..validation import check_choice, check_sparsity
+    check_choice(args.model, MODEL_NAMES, "model")
+    if args.runs < 1:
+        raise ValidationError(f"--runs must be at least 1, got {args.runs}")
+    sparsity = check_sparsity(args.sparsity)
+    pruners = args.pruners or list(PAI_PRUNERS + RANDOM_PRUNERS)
+    for pruner in pruners:
+        check_choice(pruner, PAI_PRUNERS + RANDOM_PRUNERS, "pruner")
+    pool = read_table(args.pool)
+    candidates = candidate_metrics(args.model, sparsity, args.dataset, args.seed, pruners)
+    ranking = rank_pruners(candidates, pool, args.model, sparsity, runs=args.runs)
+    print(f"predicted ranking for {args.model} at sparsity {sparsity:g} (rank 1 = smallest expected drop):")
+    print(ranking.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    for note in ranking.attrs.get("notes", []):
+        print(f"note: {note}")
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            ranking.to_csv(tmp, index=False)
+    return 0

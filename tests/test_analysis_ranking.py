@@ -1,0 +1,106 @@
+"""Ranking strategies (Eq. 5 mixture and baselines), tie-breaks and the RBO table layout."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparsetopo.analysis.importance import feature_importance, holdout_importance
+from sparsetopo.analysis.pool import TOPOMETRICS, network_features, validate_pool
+from sparsetopo.analysis.ranking import (baseline_scores, order, ranking_rbo, ranking_tables, rbo_summary,
+                                         scale_within_model)
+from sparsetopo.analysis.synthetic import PRUNERS, synthetic_pools
+
+
+def monotone_pools():
+    """Within each (model, dataset, sparsity) only sink_nodes differs between pruners, and accuracy
+    falls strictly with it; the layer density rises strictly with accuracy."""
+    pool, layers = synthetic_pools(models=("conv6", "resnet20"), datasets=("cifar10", "cifar100"),
+                                   sparsities=(0.6, 0.9), seeds=(0, 1), layers_per_network=2, random_state=1)
+    rng = np.random.default_rng(5)
+    cell = ["model", "dataset", "sparsity"]
+    pool["nodes"] = pool.groupby(cell)["nodes"].transform("first")
+    pool["edges"] = pool.groupby(cell)["edges"].transform("first")
+    for metric in TOPOMETRICS:  # constant within a cell (same value for every pruner and seed)
+        pool[metric] = pool.groupby(cell)["nodes"].transform(lambda v: rng.random()) * pool["nodes"]
+    position = pool["pruner"].map({p: i for i, p in enumerate(PRUNERS)}).astype(float)
+    pool["sink_nodes"] = (0.1 + 0.1 * position + 0.01 * pool["seed"]) * pool["nodes"]
+    pool["accuracy"] = pool["dense_accuracy"] * (0.95 - 0.8 * pool["sink_nodes"] / pool["nodes"])
+    acc = pool.set_index(["model", "dataset", "pruner", "sparsity", "seed"])["accuracy"]
+    layers["layer_density"] = layers.set_index(["model", "dataset", "pruner", "sparsity", "seed"]).index.map(acc)
+    return validate_pool(pool), validate_pool(layers, layers=True)
+
+
+def test_order_ties_alphabetical_and_nan_placement():
+    names = ["snip", "er", "grasp", "erk"]
+    scores = np.array([1.0, 2.0, 2.0, np.nan])
+    assert order(names, scores, descending=True, nan_first=True) == ["erk", "er", "grasp", "snip"]
+    assert order(names, scores, descending=False, nan_first=False) == ["snip", "er", "grasp", "erk"]
+
+
+def test_mixture_and_density_rank_a_monotone_pool_perfectly():
+    pool, layers = monotone_pools()
+    feats = network_features(pool, layers, "mge")
+    importance = feature_importance(feats, runs=2)
+    sink = importance[importance["metric"] == "sink_nodes"]["pearson_r"]
+    assert (sink > 0.9).all()
+    cells = sorted(set(zip(feats["model"], feats["sparsity"])))
+    holdout = holdout_importance(feats, cells, runs=1)
+    tables = ranking_tables(feats, layers, importance, holdout)
+    long = tables["table4_long"]
+    assert set(long["strategy"]) == {"layer_density", "delta_r", "delta_r_imdb", "lambda_imsg",
+                                     "topometric_mixture", "topometric_mixture_oos"}
+    for strategy in ("topometric_mixture", "topometric_mixture_oos", "layer_density"):
+        np.testing.assert_allclose(long.loc[long["strategy"] == strategy, "rbo"], 1.0)
+    assert (long["n_pruners"] == 7).all()
+    assert set(tables["table11_long"]["n_pruners"]) == {4} and set(tables["table12_long"]["n_pruners"]) == {3}
+    summary = tables["table4"]
+    assert list(summary.columns[:5]) == ["model", "strategy", "sparsity", "rbo_mean", "rbo_std"]
+    mix = summary[summary["strategy"] == "topometric_mixture"]
+    np.testing.assert_allclose(mix["rbo_mean"], 1.0)
+    np.testing.assert_allclose(mix["rbo_std"], 0.0)
+
+
+def test_rbo_summary_mean_std_over_datasets_and_avg_column():
+    long = pd.DataFrame({"model": "m", "dataset": ["a", "b", "c", "a", "b", "c"], "strategy": "delta_r",
+                         "sparsity": [0.6] * 3 + [0.9] * 3, "rbo": [0.1, 0.2, 0.6, 0.5, 0.5, 0.5], "n_pruners": 3})
+    out = rbo_summary(long).set_index("sparsity")
+    assert out.loc[0.6, "rbo_mean"] == pytest.approx(0.3)
+    assert out.loc[0.6, "rbo_std"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1))
+    assert out.loc["avg", "rbo_mean"] == pytest.approx((0.3 + 0.5) / 2)
+    assert out.loc["avg", "rbo_std"] == pytest.approx(np.std([0.1, 0.2, 0.6], ddof=1) / 2)
+    single = rbo_summary(long[long["dataset"] == "a"])
+    assert single["rbo_std"].isna().all()  # one dataset: std undefined, not a crash
+
+
+def test_baselines_use_rolled_rows_and_delta_r_only_where_imdb_defined():
+    layers = pd.DataFrame({"model": "m", "dataset": "d", "pruner": "p", "sparsity": 0.9, "seed": 0,
+                           "encoding": ["rolled", "rolled", "rolled", "rolled_channel"], "layer": [0, 1, 2, 0],
+                           "layer_density": [0.2, 0.4, 0.6, 9.0], "delta_r": [1.0, 3.0, 100.0, 9.0],
+                           "delta_r_imdb": [0.5, 0.7, np.nan, 9.0], "lambda_imsg": [np.nan, 2.0, 4.0, 9.0]})
+    row = baseline_scores(layers).iloc[0]
+    assert row["layer_density"] == pytest.approx(0.4)
+    assert row["delta_r"] == pytest.approx(2.0)
+    assert row["delta_r_imdb"] == pytest.approx(0.6)
+    assert row["lambda_imsg"] == pytest.approx(3.0)
+
+
+def test_baseline_all_nan_network_is_ranked_first():
+    cells = pd.DataFrame({"model": "m", "dataset": "d", "sparsity": 0.9, "pruner": ["a", "b", "c"],
+                          "accuracy": [0.9, 0.8, 0.7], "delta_r": [2.0, 1.0, np.nan]})
+    long = ranking_rbo(cells, ["delta_r"])
+    from sparsetopo.analysis.rbo import rbo
+    assert long["rbo"].iloc[0] == pytest.approx(rbo(["a", "b", "c"], ["c", "a", "b"]))
+
+
+def test_scale_within_model():
+    frame = pd.DataFrame({"model": ["x", "x", "y", "y"], **{m: [1.0, 3.0, 5.0, 5.0] for m in TOPOMETRICS}})
+    out = scale_within_model(frame)
+    assert out["k_core"].tolist() == [0.0, 1.0, 0.0, 0.0]
+
+
+def test_strategy_without_any_score_in_a_cell_is_nan_not_alphabetical():
+    cells = pd.DataFrame({"model": "m", "dataset": "d", "sparsity": 0.9, "pruner": ["a", "b", "c"],
+                          "accuracy": [0.9, 0.8, 0.7], "topometric_mixture": np.nan})
+    long = ranking_rbo(cells, ["topometric_mixture"])
+    assert len(long) == 1 and np.isnan(long["rbo"].iloc[0])
+    summary = rbo_summary(long)
+    assert summary["rbo_mean"].isna().all()

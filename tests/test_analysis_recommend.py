@@ -1,0 +1,111 @@
+"""Rank recommender: library function on synthetic pools, and the `sparsetopo rank` CLI plumbing."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparsetopo.analysis.pool import TOPOMETRICS
+from sparsetopo.analysis.recommend import rank_pruners
+from sparsetopo.analysis.synthetic import synthetic_pools
+from sparsetopo.cli import main
+from sparsetopo.errors import PoolError, ValidationError
+
+
+@pytest.fixture(scope="module")
+def pool():
+    pool, _ = synthetic_pools(models=("conv6", "resnet20"), datasets=("cifar10",), sparsities=(0.6, 0.9),
+                              seeds=range(4), random_state=2)
+    drop = 0.5 * pool["sink_nodes"] / pool["nodes"] + 0.3 * pool["k_core"] / pool["edges"]
+    pool["accuracy"] = pool["dense_accuracy"] * (1 - drop)
+    return pool
+
+
+def candidates(pool, sink_fraction):
+    """Candidates equal to the pool's mean normalised metrics except for the sink fraction."""
+    nodes, edges = 2000.0, 50_000.0
+    mean = {m: (pool[m] / pool["nodes"] if m in ("sink_nodes", "source_nodes", "disconnected_nodes",
+                                                 "mean_component_size")
+                else pool[m] / pool["edges"] if m in ("neighbors_1hop", "neighbors_2hop", "motifs_4", "k_core",
+                                                      "node_strength", "cut_edges", "cut_nodes")
+                else pool[m]).mean() for m in TOPOMETRICS}
+    rows = []
+    for pruner, sink in sink_fraction.items():
+        raw = {m: v * (nodes if m in ("source_nodes", "disconnected_nodes", "mean_component_size") else
+                       edges if m in ("neighbors_1hop", "neighbors_2hop", "motifs_4", "k_core", "node_strength",
+                                      "cut_edges", "cut_nodes") else 1.0) for m, v in mean.items()}
+        raw["sink_nodes"] = sink * nodes
+        rows.append({"pruner": pruner, **raw, "nodes": nodes, "edges": edges})
+    return pd.DataFrame(rows), mean
+
+
+def test_rank_follows_the_known_law_and_predicts_the_drop(pool):
+    sinks = {"snip": 0.8, "grasp": 0.2, "synflow": 0.5, "er": 0.05}
+    cand, mean = candidates(pool, sinks)
+    result = rank_pruners(cand, pool, "conv6", 0.9, runs=2)
+    assert list(result.columns) == ["rank", "pruner", "mixture_score", "predicted_drop", "metrics_out_of_range"]
+    assert (result["metrics_out_of_range"] == 0).all()
+    assert result["pruner"].tolist() == ["er", "grasp", "synflow", "snip"]
+    assert result["rank"].tolist() == [1, 2, 3, 4]
+    assert result["mixture_score"].is_monotonic_increasing
+    truth = result["pruner"].map(lambda p: 0.5 * sinks[p] + 0.3 * mean["k_core"])
+    np.testing.assert_allclose(result["predicted_drop"], truth, atol=0.03)
+    assert any("conv6" in note for note in result.attrs["notes"])
+
+
+def test_unknown_model_and_sparsity_fall_back_and_say_so(pool):
+    cand, _ = candidates(pool, {"snip": 0.7, "er": 0.1})
+    result = rank_pruners(cand, pool, "wrn28_2", 0.95, runs=1)
+    assert result["pruner"].tolist() == ["er", "snip"]
+    notes = " ".join(result.attrs["notes"])
+    assert "not in the pool" in notes and "from 0.9" in notes
+    far, _ = candidates(pool, {"snip": 5.0, "er": 0.1})  # sink fraction far beyond the pool's range
+    result = rank_pruners(far, pool, "conv6", 0.9, runs=1)
+    assert result.set_index("pruner")["metrics_out_of_range"].to_dict() == {"snip": 1, "er": 0}
+    assert "extrapolated: snip (1)" in " ".join(result.attrs["notes"])
+
+
+def test_bad_candidates_are_named(pool):
+    cand, _ = candidates(pool, {"snip": 0.7, "er": 0.1})
+    with pytest.raises(PoolError, match="k_core"):
+        rank_pruners(cand.drop(columns="k_core"), pool, "conv6", 0.9)
+    with pytest.raises(PoolError, match="'snip' twice"):
+        rank_pruners(pd.concat([cand, cand.iloc[:1]]), pool, "conv6", 0.9)
+    with pytest.raises(ValidationError, match="sparsity"):
+        rank_pruners(cand, pool, "conv6", 1.0)
+    with pytest.raises(PoolError, match="too few networks"):
+        rank_pruners(cand, pool.iloc[:3], "conv6", 0.9)
+
+
+def test_rank_cli_prints_the_table(pool, tmp_path, monkeypatch, capsys):
+    """CLI plumbing with the prune/encode/measure stage replaced by known candidate metrics."""
+    import sparsetopo.cli.rank as rank_cli
+    cand, _ = candidates(pool, {"snip": 0.7, "er": 0.1, "grasp": 0.4})
+    calls = {}
+
+    def fake_candidates(model, sparsity, dataset, seed, pruners):
+        calls.update(model=model, sparsity=sparsity, dataset=dataset, seed=seed, pruners=pruners)
+        return cand[cand["pruner"].isin(pruners)]
+
+    monkeypatch.setattr(rank_cli, "candidate_metrics", fake_candidates)
+    pool.to_parquet(tmp_path / "pool.parquet")
+    code = main(["rank", "--model", "conv6", "--sparsity", "0.9", "--pool", str(tmp_path / "pool.parquet"),
+                 "--pruners", "snip", "er", "grasp", "--runs", "1", "--out", str(tmp_path / "rank.csv")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert out.index("er ") < out.index("grasp") < out.index("snip")
+    assert calls == dict(model="conv6", sparsity=0.9, dataset="digits", seed=0, pruners=["snip", "er", "grasp"])
+    assert pd.read_csv(tmp_path / "rank.csv")["pruner"].tolist() == ["er", "grasp", "snip"]
+    assert main(["rank", "--model", "vgg", "--sparsity", "0.9", "--pool", str(tmp_path / "pool.parquet")]) == 2
+    assert "unknown model 'vgg'" in capsys.readouterr().err
+
+
+def test_rank_cli_end_to_end_prunes_encodes_and_measures(pool, tmp_path, capsys):
+    """Real stages (build → prune → encode → topometrics) on digits; two data-free pruners keep it fast."""
+    pool = pool.assign(model=pool["model"].replace({"conv6": "resnet20", "resnet20": "resnet32"}))
+    pool.to_csv(tmp_path / "pool.csv", index=False)
+    code = main(["rank", "--model", "resnet20", "--sparsity", "0.98", "--pool", str(tmp_path / "pool.csv"),
+                 "--pruners", "uniform", "er", "--runs", "1", "--out", str(tmp_path / "rank.csv")])
+    assert code == 0, capsys.readouterr().err
+    ranking = pd.read_csv(tmp_path / "rank.csv")
+    assert sorted(ranking["pruner"]) == ["er", "uniform"] and ranking["rank"].tolist() == [1, 2]
+    assert np.isfinite(ranking["mixture_score"]).all() and np.isfinite(ranking["predicted_drop"]).all()
+    assert "predicted ranking for resnet20 at sparsity 0.98" in capsys.readouterr().out

@@ -1,0 +1,101 @@
+"""The report folder and the `sparsetopo analyze` command, on a demo-sized and a small full pool."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from sparsetopo.analysis.pool import validate_pool
+from sparsetopo.analysis.report import build_report, paper_number, pm
+from sparsetopo.analysis.synthetic import synthetic_pools
+from sparsetopo.cli import main
+
+TABLE3 = ["scenario", "subset", "encoding", "adj_r2_mean", "adj_r2_std", "mae", "n_networks"]
+RANK = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std"]
+
+
+def test_paper_number_format():
+    assert paper_number(0.5412) == ".54" and paper_number(-0.051) == "-.05" and paper_number(1.0) == "1.00"
+    assert paper_number(0.0201, 3) == ".020" and paper_number(float("nan")) == "–"
+    assert pm(0.5, 0.01) == ".50 ± .01" and pm(0.5, float("nan")) == ".50"
+
+
+@pytest.fixture(scope="module")
+def small_full_report(tmp_path_factory):
+    pool, layers = synthetic_pools(models=("conv6", "resnet20"), datasets=("cifar10", "cifar100"),
+                                   sparsities=(0.6, 0.9), seeds=(0, 1), layers_per_network=3)
+    out = tmp_path_factory.mktemp("report")
+    pool.to_parquet(out / "pool.parquet")
+    layers.to_parquet(out / "pool_layers.parquet")
+    code = main(["analyze", str(out / "pool.parquet"), "--layers", str(out / "pool_layers.parquet"),
+                 "--out", str(out / "rep"), "--runs", "2", "--oos-runs", "1", "--no-progress"])
+    assert code == 0
+    return out / "rep"
+
+
+def test_full_report_files_and_csv_columns(small_full_report):
+    rep = small_full_report
+    t3 = pd.read_csv(rep / "table3.csv")
+    assert list(t3.columns) == TABLE3
+    assert set(t3["encoding"]) == {"mge", "rolled", "rolled_channel"}
+    assert set(t3["scenario"]) == {"sparsity", "architecture"} and len(t3) == 12
+    assert t3["adj_r2_mean"].notna().all() and (t3["n_networks"] == 56).all()
+    for name in ("table4", "table11", "table12"):
+        table = pd.read_csv(rep / f"{name}.csv")
+        assert list(table.columns) == RANK
+        assert set(table["strategy"]) == {"layer_density", "delta_r", "delta_r_imdb", "lambda_imsg",
+                                          "topometric_mixture"}
+        assert set(table["sparsity"].astype(str)) == {"0.6", "0.9", "avg"}
+        assert table["rbo_mean"].between(0, 1).all()
+        oos = pd.read_csv(rep / f"{name}_oos.csv")
+        assert set(oos["strategy"]) == {"topometric_mixture_oos"}
+    imp = pd.read_csv(rep / "importance.csv")
+    assert list(imp.columns) == ["scenario", "subset", "metric", "pearson_r"] and len(imp) == 4 * 16
+    assert imp["pearson_r"].between(-1, 1).all()
+    for stem in ("figure2_ramanujan_profiles", "figure3_importance_sparsity", "figure4_importance_architecture",
+                 "figure5_ramanujan_density"):
+        for suffix in (".png", ".pdf"):
+            assert (rep / f"{stem}{suffix}").stat().st_size > 1000
+    index = (rep / "index.md").read_text()
+    for needle in ("Table 3", "Table 4", "Table 11", "Table 12", "figure3_importance_sparsity.png",
+                   "Ours (out-of-sample)", "Lasso and ElasticNet"):
+        assert needle in index
+    assert not list(rep.glob(".*.tmp"))  # atomic writes left no temporary files
+
+
+def test_demo_sized_pool_reports_what_it_cannot_compute(tmp_path):
+    pool, _ = synthetic_pools(models=("resnet20",), datasets=("digits",), sparsities=(0.5, 0.9),
+                              pruners=("snip", "er", "synflow"), seeds=(0,))
+    pool.to_csv(tmp_path / "pool.csv", index=False)
+    code = main(["analyze", str(tmp_path / "pool.csv"), "--out", str(tmp_path / "rep"), "--runs", "2",
+                 "--no-progress"])
+    assert code == 0
+    t3 = pd.read_csv(tmp_path / "rep" / "table3.csv")
+    # 3 networks per sparsity (< 5 folds) are skipped; the model subset has 6 networks but 16 features.
+    assert t3["adj_r2_mean"].isna().all() and list(t3["n_networks"]) == [3, 3, 6]
+    index = (tmp_path / "rep" / "index.md").read_text()
+    assert "fewer than 5 folds" in index and "n - p - 1" in index
+    assert "No layer pool given" in index and "Only one dataset" in index
+    t4 = pd.read_csv(tmp_path / "rep" / "table4.csv")
+    assert set(t4["strategy"]) == {"topometric_mixture"} and t4["rbo_std"].isna().all()
+
+
+def test_report_in_process_with_collapsed_networks(tmp_path):
+    pool, layers = synthetic_pools(models=("conv6",), datasets=("cifar10",), sparsities=(0.6, 0.9),
+                                   seeds=(0, 1), layers_per_network=2)
+    pool.loc[:2, "spectral_gap"] = np.nan
+    report = build_report(validate_pool(pool), validate_pool(layers, layers=True), tmp_path, runs=1,
+                          oos_runs=0, progress=False)
+    assert any("3 network(s) with a NaN metric dropped" in n for n in report.notes)
+    assert not (tmp_path / "table4_oos.csv").read_text().strip().count("\n")  # header only
+
+
+def test_analyze_cli_errors_are_one_line(tmp_path, capsys):
+    pool, _ = synthetic_pools(models=("conv6",), datasets=("cifar10",), sparsities=(0.9,), pruners=("snip",),
+                              seeds=(0,))
+    pool.drop(columns="k_core").to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["analyze", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r")]) == 2
+    assert "missing required column(s): k_core" in capsys.readouterr().err
+    assert main(["analyze", str(tmp_path / "nope.parquet"), "--out", str(tmp_path / "r")]) == 2
+    assert main(["analyze", str(tmp_path / "bad.csv"), "--out", str(tmp_path / "r"), "--runs", "0"]) == 2
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    assert "pool_layers.parquet" in capsys.readouterr().out
