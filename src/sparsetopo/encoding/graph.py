@@ -231,3 +231,54 @@ class BipartiteGraph:
     def __repr__(self) -> str:
         return (f"BipartiteGraph({self.name!r}, num_left={self.num_left}, num_right={self.num_right}, "
                 f"num_edges={self.num_edges})")
+
+
+# -- rolled encodings on disk: all layers of one network in one .npz ---------------------------
+def save_bipartite_npz(graphs: "list[BipartiteGraph]", path: str | Path, kind: str = "rolled") -> None:
+    """Write the per-layer graphs of a rolled encoding to one uncompressed ``.npz``, atomically.
+
+    Format: ``kind`` (``"rolled"`` / ``"rolled_channel"``), ``names`` (L str), ``num_left``,
+    ``num_right`` (L int64), ``edge_offsets`` (L + 1 int64: layer l owns edges
+    ``edge_offsets[l]:edge_offsets[l+1]``) and the concatenated ``src``, ``dst`` (int32, local to
+    the layer) and ``weight`` (float32).
+    """
+    offsets = np.concatenate([[0], np.cumsum([g.num_edges for g in graphs], dtype=np.int64)]).astype(np.int64)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, kind=np.array(kind), names=np.array([g.name for g in graphs], dtype=str),
+                     num_left=np.array([g.num_left for g in graphs], dtype=np.int64),
+                     num_right=np.array([g.num_right for g in graphs], dtype=np.int64),
+                     edge_offsets=offsets, src=_concat([g.src for g in graphs], np.int32),
+                     dst=_concat([g.dst for g in graphs], np.int32),
+                     weight=_concat([g.weight for g in graphs], np.float32))
+
+
+def _concat(arrays: list[np.ndarray], dtype) -> np.ndarray:
+    return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.empty(0, dtype)
+
+
+def load_bipartite_npz(path: str | Path) -> "list[BipartiteGraph]":
+    """Read the graphs written by :func:`save_bipartite_npz` (no pickles are loaded)."""
+    from ..errors import CheckpointError
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            off = z["edge_offsets"]
+            return [BipartiteGraph(name=str(name), num_left=int(nl), num_right=int(nr),
+                                   src=z["src"][off[i]:off[i + 1]], dst=z["dst"][off[i]:off[i + 1]],
+                                   weight=z["weight"][off[i]:off[i + 1]])
+                    for i, (name, nl, nr) in enumerate(zip(z["names"], z["num_left"], z["num_right"]))]
+    except (OSError, KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a sparsetopo rolled-graph file ({exc})") from exc
+
+
+def load_graph(path: str | Path) -> "MultipartiteGraph | list[BipartiteGraph]":
+    """Read any graph file sparsetopo writes: an MGE or the layers of a rolled encoding."""
+    from ..errors import CheckpointError
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            kind = str(z["kind"]) if "kind" in z.files else "mge"
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path}: not a sparsetopo graph file ({exc})") from exc
+    return MultipartiteGraph.load_npz(path) if kind == "mge" else load_bipartite_npz(path)
