@@ -69,3 +69,11 @@ def test_bad_names_are_rejected():
         build("resnet18")
     with pytest.raises(ValidationError, match="shortcut"):
         build("resnet20", shortcut="C")
+
+
+def test_build_leaves_the_global_rng_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build("resnet20", seed=0)
+    assert torch.equal(torch.rand(3), expected)

@@ -38,7 +38,10 @@ def build(name: str, num_classes: int = 10, *, seed: int | None = None, **kwargs
     check_choice(name, MODELS, "model")
     if int(num_classes) < 2:
         raise ValueError(f"num_classes must be at least 2, got {num_classes}")
-    model = MODELS[name](num_classes=int(num_classes), **kwargs)
+    # PyTorch's default init in the layer constructors draws from the global RNG; fork it so that
+    # building a model never changes the caller's random stream (the init below replaces it all).
+    with torch.random.fork_rng(devices=[]):
+        model = MODELS[name](num_classes=int(num_classes), **kwargs)
     generator = None if seed is None else torch.Generator().manual_seed(int(seed))
     init_weights(model, generator)
     return model

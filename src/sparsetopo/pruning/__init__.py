@@ -1,0 +1,180 @@
+"""Pruning at initialization: SNIP, GraSP, SynFlow, ProsPr, Uniform, ER, ERK on any Conv2d/Linear net.
+
+>>> from sparsetopo.models import build
+>>> masks = prune(build("resnet20", seed=0), "erk", 0.9, seed=0)
+
+:func:`prune` validates the request, scores a copy of the model (``masks.clone_model``; masks already
+on the model are folded into its weights), turns the scores into masks with the shared core
+(:mod:`.core`: exact keep counts, stable global ranking, largest-remainder layer counts) and
+attaches them to the caller's model with ``masks.apply_masks``. All randomness (which samples, their
+augmentation, random positions) comes from one ``torch.Generator`` seeded with ``seed``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import ValidationError
+from ..masks import apply_masks, clone_model, prunable_modules, prunable_parameters, remove_masks
+from ..validation import check_choice, check_input_shape, check_sparsity
+from . import grasp, layerwise, prospr, snip, synflow
+from .batches import batch_stream, resolve_data
+from .core import (MaskDict, PruneContext, PruningError, PruningWarning, global_topk, keep_count,
+                   largest_remainder_counts, probe_forward, warn_empty_layers, weights_of)
+
+
+@dataclass(frozen=True)
+class PrunerSpec:
+    """One pruner: its function ``(scoring copy, context) -> masks``, whether it needs data, options."""
+
+    function: Callable[[nn.Module, PruneContext], MaskDict]
+    needs_data: bool
+    needs_input: bool
+    options: Mapping[str, Any]
+
+
+PRUNERS: dict[str, PrunerSpec] = {
+    "snip": PrunerSpec(snip.prune_snip, True, True, snip.OPTIONS),
+    "grasp": PrunerSpec(grasp.prune_grasp, True, True, grasp.OPTIONS),
+    "synflow": PrunerSpec(synflow.prune_synflow, False, True, synflow.OPTIONS),
+    "prospr": PrunerSpec(prospr.prune_prospr, True, True, prospr.OPTIONS),
+    "uniform": PrunerSpec(layerwise.make_layerwise_pruner("uniform"), False, False, layerwise.OPTIONS_UNIFORM),
+    "er": PrunerSpec(layerwise.make_layerwise_pruner("er"), False, False, layerwise.OPTIONS_ER),
+    "erk": PrunerSpec(layerwise.make_layerwise_pruner("erk"), False, False, layerwise.OPTIONS_ERK),
+}
+PRUNER_NAMES: tuple[str, ...] = tuple(PRUNERS)
+#: pruners that iterate (progress bar in the CLI)
+ITERATIVE_PRUNERS: tuple[str, ...] = ("synflow", "prospr")
+
+
+def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed: int = 0,
+          device: str | torch.device | None = None, input_shape: tuple[int, ...] | None = None,
+          progress: bool = False, data_root: str | None = None, **options: Any) -> MaskDict:
+    """Prune ``model`` at initialization with ``pruner``; attach and return the masks.
+
+    ``sparsity`` s ∈ (0, 1): exactly ``n_keep = floor((1 − s)·N + 0.5)`` of the N prunable weights
+    (every Conv2d/Linear ``weight``) are kept. ``data`` (snip, grasp, prospr): a dataset name
+    (resolved with ``sparsetopo.data.load_dataset(name, root=data_root)``, train split), a torch
+    Dataset, a DataLoader or an iterable of (x, y) batches. ``input_shape`` (C, H, W) is used by
+    SynFlow; by default it is taken from ``data`` if given, else (in_channels of the first conv,
+    32, 32) or (in_features,) for a net starting with a Linear. ``device``: where scores are
+    computed (default CPU). ``options``: per-pruner settings (``PRUNERS[name].options`` lists them
+    with their spec defaults, e.g. ``batch_size``, ``samples_per_class``, ``iterations``); the
+    official-code variants ``bernoulli=True`` (ER/ERK) and ``uniform_variant="per_layer"`` do not
+    keep exactly ``n_keep`` weights, by definition.
+
+    Returns ``{parameter name: bool mask}`` on CPU (``named_modules()`` order). The caller's model is
+    changed only by ``apply_masks``; scoring happens on a copy. Fully pruned layers raise a
+    :class:`PruningWarning`; NaN/inf scores a :class:`PruningError` naming the layer.
+    """
+    check_choice(pruner, PRUNERS, "pruner")
+    spec = PRUNERS[pruner]
+    sparsity = check_sparsity(sparsity)
+    layers = prunable_modules(model)
+    if not layers:
+        raise ValidationError(f"model {type(model).__name__} has no prunable layer (Conv2d or Linear)")
+    options = _check_options(pruner, spec, options)
+    if spec.needs_data and data is None:
+        raise ValidationError(f"pruner {pruner!r} is data-driven: pass data (a dataset name, Dataset, "
+                              f"DataLoader or iterable of (x, y) batches)")
+    total = sum(w.numel() for w in prunable_parameters(model).values())
+    n_keep = keep_count(1.0 - sparsity, total)
+    if n_keep == 0:
+        raise ValidationError(f"sparsity {sparsity} keeps no weight of the {total} prunable ones")
+    input_shape = _check_shape(input_shape) if input_shape is not None else None
+    device = _check_device(device)
+
+    scoring = remove_masks(clone_model(model)).to(device)
+    for weight in weights_of(scoring).values():
+        weight.requires_grad_(True)
+    ctx = PruneContext(pruner, sparsity, n_keep, torch.Generator().manual_seed(int(seed)), device,
+                       input_shape, bool(progress), options)
+    _attach_data(ctx, scoring, spec, data, data_root, int(seed))
+    masks = spec.function(scoring, ctx)
+    kept = sum(int(m.sum()) for m in masks.values())
+    if kept != n_keep and layerwise.exact_count(options):  # internal invariant of the core
+        raise PruningError(f"{pruner} kept {kept} weights instead of {n_keep}")
+    warn_empty_layers(masks, pruner)
+    return apply_masks(model, masks)
+
+
+def _attach_data(ctx: PruneContext, scoring: nn.Module, spec: PrunerSpec, data: Any, data_root: str | None,
+                 seed: int) -> None:
+    """Give ``ctx`` its batch streams, input shape and number of outputs (one probe forward)."""
+    probe_x = None
+    if data is not None and (spec.needs_data or (spec.needs_input and ctx.input_shape is None)):
+        source = resolve_data(data, data_root)
+        ctx.batches = lambda batch_size: batch_stream(source, batch_size, ctx.generator, ctx.device)
+        first = next(iter(batch_stream(source, 2, torch.Generator().manual_seed(seed), ctx.device)), None)
+        if first is None:
+            raise ValidationError(f"pruner {ctx.pruner!r}: the data yielded no batch")
+        probe_x = first[0]
+        ctx.input_shape = ctx.input_shape or tuple(int(v) for v in probe_x.shape[1:])
+    if spec.needs_input:
+        guessed = ctx.input_shape is None
+        ctx.input_shape = ctx.input_shape or _default_input_shape(scoring)
+        probe = probe_x if spec.needs_data else torch.zeros((2, *ctx.input_shape), device=ctx.device)
+        hint = f"; the input shape {ctx.input_shape} was a guess: pass input_shape=(C, H, W)" if guessed else ""
+        ctx.num_outputs = probe_forward(scoring, probe, hint)
+
+
+#: option -> (type, smallest allowed value)
+OPTION_RANGES: dict[str, tuple[type, float]] = {
+    "batch_size": (int, 1), "samples_per_class": (int, 1), "num_iters": (int, 1), "iterations": (int, 1),
+    "inner_steps": (int, 0), "temperature": (float, 1e-12), "lr": (float, 0.0), "momentum": (float, 0.0)}
+
+
+def _check_options(pruner: str, spec: PrunerSpec, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Spec defaults overridden by ``options``; unknown names and out-of-range values are errors."""
+    unknown = sorted(set(options) - set(spec.options))
+    if unknown:
+        raise ValidationError(f"unknown option(s) {', '.join(map(repr, unknown))} for pruner {pruner!r}; "
+                              f"valid: {', '.join(spec.options) or '(none)'}")
+    merged = {**spec.options, **options}
+    for name, value in options.items():
+        if name in OPTION_RANGES:
+            kind, low = OPTION_RANGES[name]
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low
+            ok = ok and (kind is float or float(value).is_integer())
+            if not ok:
+                raise ValidationError(f"option {name}={value!r} of pruner {pruner!r} must be "
+                                      f"{'an integer' if kind is int else 'a number'} >= {low:g}")
+            merged[name] = kind(value)
+    return merged
+
+
+def _check_device(device: str | torch.device | None) -> torch.device:
+    """A usable torch device (default CPU); unknown or unavailable devices are a ValidationError."""
+    try:
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+    except (RuntimeError, TypeError) as exc:
+        raise ValidationError(f"unknown device {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError(f"device {device!r} requested but CUDA is not available")
+    return dev
+
+
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    """(C, H, W) via ``check_input_shape``, or (F,) for nets that start with a Linear layer."""
+    try:
+        dims = tuple(int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise ValidationError(f"input_shape must be a tuple of positive ints, got {shape!r}") from None
+    if len(dims) == 3:
+        return check_input_shape(dims)
+    if not dims or min(dims) <= 0:
+        raise ValidationError(f"input_shape must be a tuple of positive ints, got {shape!r}")
+    return dims
+
+
+def _default_input_shape(model: nn.Module) -> tuple[int, ...]:
+    """(in_channels, 32, 32) of the first conv, or (in_features,) of a first Linear layer."""
+    first = next(iter(prunable_modules(model).values()))
+    return (first.in_channels, 32, 32) if isinstance(first, nn.Conv2d) else (first.in_features,)
+
+
+__all__ = ["prune", "PRUNER_NAMES", "PRUNERS", "ITERATIVE_PRUNERS", "PrunerSpec", "PruneContext",
+           "PruningError", "PruningWarning", "global_topk", "keep_count", "largest_remainder_counts"]

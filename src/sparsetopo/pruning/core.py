@@ -1,0 +1,236 @@
+"""Shared core of every pruner: keep counts, global top-k ranking, layer-wise counts, checks.
+
+Conventions (spec models-and-pruning.md §2):
+
+* ``d = 1 − s``; ``N`` = number of prunable weights; a global pruner keeps exactly
+  ``n_keep = floor(d·N + 0.5)`` weights (float64 arithmetic).
+* Ranking = sort by (score descending, global flat index ascending); the global flat index runs over
+  the layers in ``named_modules()`` order, each layer flattened row-major. Ties are thus broken by
+  position, deterministically.
+* A layer-wise pruner keeps exactly ``k_l`` weights in layer ``l``, with ``k_l`` the largest-remainder
+  rounding of the quotas ``d_l·N_l`` so that ``Σ k_l = n_keep`` and ``0 ≤ k_l ≤ N_l``; positions are
+  uniform without replacement (``torch.randperm`` with the seeded generator).
+* Scores are ``dict[str, Tensor]`` keyed by parameter name (like masks), one tensor per prunable
+  weight, of the weight's shape. NaN/inf in a score is an error naming the layer.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Mapping
+
+import torch
+from torch import nn
+
+from ..errors import SparsetopoError, ValidationError
+from ..masks import prunable_modules
+
+ScoreDict = dict[str, torch.Tensor]
+MaskDict = dict[str, torch.Tensor]
+
+
+class PruningError(SparsetopoError):
+    """Pruning cannot produce a valid mask (e.g. NaN/inf scores); the message names the layer."""
+
+
+class PruningWarning(UserWarning):
+    """A pruner produced a mask that is valid but suspicious (e.g. a fully pruned layer)."""
+
+
+def keep_count(density: float, total: int) -> int:
+    """``n_keep = floor(d·N + 0.5)`` in float64: the exact number of weights a pruner keeps."""
+    return int(math.floor(float(density) * int(total) + 0.5))
+
+
+def check_finite_scores(scores: Mapping[str, torch.Tensor], pruner: str) -> None:
+    """Raise :class:`PruningError` naming the first layer whose score holds NaN or inf."""
+    for name, score in scores.items():
+        if not bool(torch.isfinite(score).all()):
+            bad = int((~torch.isfinite(score)).sum())
+            raise PruningError(f"{pruner} produced {bad} NaN/inf score(s) in layer {name!r} "
+                               f"(non-finite weights, data or an overflowing network?)")
+
+
+def global_topk(scores: Mapping[str, torch.Tensor], n_keep: int,
+                eligible: Mapping[str, torch.Tensor] | None = None) -> MaskDict:
+    """Masks keeping the ``n_keep`` highest scores over all layers jointly.
+
+    Ranking = (score descending, global flat index ascending) over the concatenated float64 scores:
+    with t = the n_keep-th largest score (``kthvalue``, O(N)), every score > t is kept, then the
+    lowest-index scores == t fill the remaining places — the same set as a stable descending sort.
+    With ``eligible`` (bool masks), only eligible weights can be kept (``n_keep`` must not exceed
+    their number). Returns CPU bool masks of the scores' shapes. Cost O(N).
+    """
+    names = list(scores)
+    flat = torch.cat([scores[n].detach().reshape(-1).to("cpu", torch.float64) for n in names])
+    if eligible is not None:
+        allowed = torch.cat([eligible[n].reshape(-1).to("cpu", torch.bool) for n in names])
+        if n_keep > int(allowed.sum()):
+            raise ValueError(f"cannot keep {n_keep} weights among {int(allowed.sum())} eligible ones")
+        flat = torch.where(allowed, flat, torch.tensor(-math.inf, dtype=torch.float64))
+    keep = torch.zeros(flat.numel(), dtype=torch.bool)
+    if n_keep > 0:
+        threshold = torch.kthvalue(flat, flat.numel() - n_keep + 1).values
+        keep = flat > threshold
+        ties = torch.nonzero(flat == threshold).reshape(-1)
+        keep[ties[: n_keep - int(keep.sum())]] = True
+    return split_flat(keep, {n: scores[n].shape for n in names})
+
+
+def split_flat(flat: torch.Tensor, shapes: Mapping[str, torch.Size]) -> MaskDict:
+    """Cut a flat vector (layers concatenated in order, each row-major) into tensors of ``shapes``."""
+    out, start = {}, 0
+    for name, shape in shapes.items():
+        size = math.prod(shape)
+        out[name] = flat[start:start + size].reshape(shape).clone()
+        start += size
+    return out
+
+
+def largest_remainder_counts(quotas: Mapping[str, float], sizes: Mapping[str, int], n_keep: int) -> dict[str, int]:
+    """Integer counts ``k_l`` with ``Σ k_l = n_keep``, ``0 ≤ k_l ≤ N_l``, closest to ``quotas``.
+
+    Largest-remainder (Hamilton) rounding: start from ``floor(quota_l)`` (clipped to [0, N_l]) and
+    give the missing units one each to the layers with the largest fractional parts (ties: layer
+    order); if the floors overshoot (float round-off), take units from the smallest fractional parts.
+    """
+    names = list(quotas)
+    q = torch.tensor([float(quotas[n]) for n in names], dtype=torch.float64)
+    cap = torch.tensor([int(sizes[n]) for n in names], dtype=torch.int64)
+    q = torch.minimum(torch.clamp(q, min=0.0), cap.to(torch.float64))
+    k = torch.floor(q).to(torch.int64)
+    frac = q - k.to(torch.float64)
+    missing = int(n_keep) - int(k.sum())
+    if not 0 <= int(n_keep) <= int(cap.sum()):
+        raise ValueError(f"n_keep={n_keep} outside [0, {int(cap.sum())}]")
+    while missing != 0:
+        step = 1 if missing > 0 else -1
+        room = torch.nonzero((k < cap) if step > 0 else (k > 0)).reshape(-1)
+        key = frac[room] if step > 0 else -frac[room]
+        order = room[torch.sort(key, descending=True, stable=True).indices[: abs(missing)]]
+        k[order] += step
+        frac[order] -= step  # a layer gets at most one unit per pass (ranks last in the next one)
+        missing -= step * order.numel()
+    return {n: int(v) for n, v in zip(names, k.tolist())}
+
+
+def random_layer_masks(counts: Mapping[str, int], shapes: Mapping[str, torch.Size],
+                       generator: torch.Generator) -> MaskDict:
+    """Per layer, ``counts[l]`` kept positions drawn uniformly without replacement.
+
+    Positions = the first ``k_l`` entries of ``torch.randperm(N_l, generator=generator)``, layers in
+    order, so the masks are a function of the generator state.
+    """
+    out = {}
+    for name, shape in shapes.items():
+        size = math.prod(shape)
+        flat = torch.zeros(size, dtype=torch.bool)
+        flat[torch.randperm(size, generator=generator)[: counts[name]]] = True
+        out[name] = flat.reshape(shape)
+    return out
+
+
+def warn_empty_layers(masks: Mapping[str, torch.Tensor], pruner: str) -> list[str]:
+    """Warn (:class:`PruningWarning`) naming every fully pruned layer; return their names."""
+    empty = [name for name, m in masks.items() if not bool(m.any())]
+    if empty:
+        warnings.warn(f"{pruner} pruned {len(empty)} layer(s) entirely (layer collapse): {', '.join(empty)}",
+                      PruningWarning, stacklevel=3)
+    return empty
+
+
+def expected_input(model: nn.Module) -> str:
+    """Human description of what the first prunable layer of ``model`` expects as input."""
+    first = next(iter(prunable_modules(model).items()), None)
+    if first is None:
+        return "unknown"
+    name, module = first
+    if isinstance(module, nn.Conv2d):
+        return f"(N, {module.in_channels}, H, W) for its first conv {name!r}"
+    return f"(N, {module.in_features}) for its first linear layer {name!r}"
+
+
+@torch.no_grad()
+def probe_forward(model: nn.Module, x: torch.Tensor, hint: str = "") -> int:
+    """Run ``model`` once in eval mode on (a few rows of) ``x``; return its number of outputs.
+
+    A shape RuntimeError becomes a :class:`ValidationError` naming the model class, the input shape
+    and what the model expects. The model's mode is restored; eval mode leaves BN stats alone.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(x[:2])
+    except RuntimeError as exc:
+        raise ValidationError(
+            f"input of shape {tuple(x.shape[1:])} does not fit model {type(model).__name__}: it expects "
+            f"{expected_input(model)} (torch said: {str(exc).splitlines()[0]}){hint}") from None
+    finally:
+        model.train(was_training)
+    if out.ndim != 2:
+        raise ValidationError(f"model {type(model).__name__} must return logits of shape (N, C), "
+                              f"got {tuple(out.shape)}")
+    return int(out.shape[1])
+
+
+def check_labels(y: torch.Tensor, num_outputs: int) -> None:
+    """Labels must be integers in ``[0, num_outputs)``; otherwise a ValidationError naming them."""
+    if y.is_floating_point() or y.is_complex() or y.ndim != 1:
+        raise ValidationError(f"labels must be a 1-d integer tensor, got {y.dtype} of shape {tuple(y.shape)}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_outputs):
+        raise ValidationError(f"label {int(y.max()) if int(y.max()) >= num_outputs else int(y.min())} is "
+                              f"outside the model's {num_outputs} outputs (wrong --num-classes?)")
+
+
+@dataclass
+class PruneContext:
+    """Everything a pruner needs besides the scoring copy: the validated request.
+
+    ``batches(batch_size)`` opens a new stream of (x, y) batches of exactly ``batch_size`` samples
+    (the last one may be short), on ``device``, drawn with ``generator``; ``None`` for data-free calls.
+    """
+
+    pruner: str
+    sparsity: float
+    n_keep: int
+    generator: torch.Generator
+    device: torch.device
+    input_shape: tuple[int, ...] | None
+    progress: bool
+    options: dict
+    batches: Callable[[int], Iterator[tuple[torch.Tensor, torch.Tensor]]] | None = None
+    num_outputs: int | None = field(default=None)
+
+    @property
+    def density(self) -> float:
+        """``d = 1 − s``."""
+        return 1.0 - self.sparsity
+
+
+def weights_of(model: nn.Module) -> dict[str, nn.Parameter]:
+    """``{name: weight parameter}`` of every Conv2d/Linear of an unmasked model (scoring copies)."""
+    return {name: module.weight for name, module in prunable_modules(model).items()}
+
+
+def take_batches(ctx: PruneContext, batch_size: int, count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The first ``count`` batches of a fresh stream, label-checked; error if the data runs out."""
+    stream = ctx.batches(batch_size)
+    out = []
+    for x, y in stream:
+        check_labels(y, ctx.num_outputs)
+        out.append((x, y))
+        if len(out) == count:
+            return out
+    raise ValidationError(f"{ctx.pruner} needs {count} batch(es) of {batch_size} samples but the data "
+                          f"provided only {len(out)}")
+
+
+@torch.no_grad()
+def reinit_weights(model: nn.Module, init: Callable[..., torch.Tensor], generator: torch.Generator) -> None:
+    """Re-sample every prunable weight of ``model`` in place with ``init(tensor, generator=...)``
+    (drawn on CPU from ``generator``, layers in order, so the result is a function of the seed)."""
+    for w in weights_of(model).values():
+        fresh = torch.empty(w.shape)
+        init(fresh, generator=generator)
+        w.copy_(fresh)
