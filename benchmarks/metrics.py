@@ -1,0 +1,211 @@
+"""Per-metric seconds and peak RSS of the topometrics on full-size MGEs.
+
+    .venv/bin/python benchmarks/metrics.py resnet20:0.98 resnet20:0.6 wrn28_2:0.6
+    .venv/bin/python benchmarks/metrics.py --synthetic resnet20:0.98   # without the encoder
+
+Targets (2 cores, ``metrics.md`` §5 / issue 4): all 16 topometrics of ResNet-20@0.98 (1.9e5 nodes,
+3.6e6 edges) under 10 s; WRN-28-2@0.6 (4.8e5 nodes, ~1e8 edges) under 5 min and 12 GB.
+
+The graph is the MGE of the model with uniform random masks (``sparsetopo.encoding.encode``).
+With ``--synthetic`` (or when the encoder is not importable) a conv-like layered graph of the same
+shape is generated here instead: 3×3 convs (pad 1, stride 2 at stage starts) whose kept weights are
+a uniform random subset, identity skips every two convs, 1×1 projection shortcuts where the shape
+changes, global average pool + linear head. Peak RSS is sampled from /proc every 20 ms while each
+metric runs (``ru_maxrss`` would also count the graph generation).
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+
+ARCHS = {  # name -> (stem width, stage widths, blocks per stage)
+    "resnet20": (16, (16, 32, 64), 3),
+    "resnet32": (16, (16, 32, 64), 5),
+    "wrn28_2": (16, (32, 64, 128), 4),
+}
+
+
+# -- synthetic conv-like MGE -------------------------------------------------------------------
+def _kept(rng, shape, density):
+    mask = np.zeros(int(np.prod(shape)), dtype=bool)
+    mask[rng.permutation(mask.size)[: int(round(density * mask.size))]] = True
+    return mask.reshape(shape)
+
+
+def _conv_edges(rng, in_off, c_in, h_in, out_off, c_out, stride, k, density):
+    """Edges of a k×k conv (padding k//2) with a random mask, as int32 (src, dst)."""
+    h_out = h_in // stride
+    mask = _kept(rng, (c_out, c_in, k, k), density)
+    src, dst = [], []
+    pos = np.arange(h_out)
+    for u in range(k):
+        for v in range(k):
+            o, c = np.nonzero(mask[:, :, u, v])
+            y = pos * stride - k // 2 + u
+            x = pos * stride - k // 2 + v
+            iy, ix = np.nonzero((y[:, None] >= 0) & (y[:, None] < h_in) & (x[None, :] >= 0) & (x[None, :] < h_in))
+            in_pos = (y[iy] * h_in + x[ix]).astype(np.int64)
+            out_pos = (iy * h_out + ix).astype(np.int64)
+            src.append((in_off + c[:, None] * h_in * h_in + in_pos[None, :]).astype(np.int32).ravel())
+            dst.append((out_off + o[:, None] * h_out * h_out + out_pos[None, :]).astype(np.int32).ravel())
+    return np.concatenate(src), np.concatenate(dst)
+
+
+def synthetic_mge(arch: str, sparsity: float, seed: int = 0):
+    """A conv-like MGE of ``arch`` with uniform random masks (see module docstring)."""
+    from sparsetopo.encoding.graph import MultipartiteGraph
+
+    stem, widths, blocks = ARCHS[arch]
+    rng = np.random.default_rng(seed)
+    density = 1.0 - sparsity
+    layers = [(3, 32)]  # (channels, side) per node layer
+    offsets = [0, 3 * 32 * 32]
+    src, dst = [], []
+
+    def add_layer(c, side):
+        layers.append((c, side))
+        offsets.append(offsets[-1] + c * side * side)
+        return len(layers) - 1
+
+    def conv(a, b, stride, k=3):
+        s, d = _conv_edges(rng, offsets[a], layers[a][0], layers[a][1], offsets[b], layers[b][0], stride, k, density)
+        src.append(s)
+        dst.append(d)
+
+    current = add_layer(stem, 32)
+    conv(0, current, 1)
+    side = 32
+    for stage, width in enumerate(widths):
+        for block in range(blocks):
+            stride = 2 if stage > 0 and block == 0 else 1
+            side_out = side // stride
+            mid = add_layer(width, side_out)
+            conv(current, mid, stride)
+            out = add_layer(width, side_out)
+            conv(mid, out, 1)
+            if layers[current] == layers[out]:  # identity skip
+                n = layers[out][0] * side_out * side_out
+                src.append(np.arange(offsets[current], offsets[current] + n, dtype=np.int32))
+                dst.append(np.arange(offsets[out], offsets[out] + n, dtype=np.int32))
+            else:
+                conv(current, out, stride, k=1)
+            current, side = out, side_out
+    logits = add_layer(10, 1)
+    head = _kept(rng, (10, layers[current][0]), density)
+    o, c = np.nonzero(head)
+    area = side * side
+    src.append((offsets[current] + c[:, None] * area + np.arange(area)[None, :]).astype(np.int32).ravel())
+    dst.append(np.repeat(offsets[logits] + o, area).astype(np.int32))
+    src, dst = np.concatenate(src), np.concatenate(dst)
+    weight = rng.standard_normal(src.size, dtype=np.float32)
+    return MultipartiteGraph(src=src, dst=dst, weight=weight, num_nodes=offsets[-1], layer_offsets=offsets,
+                             layer_names=tuple(f"layer{i}" for i in range(len(layers))))
+
+
+def encoded_mge(arch: str, sparsity: float, seed: int = 0):
+    """The MGE from ``sparsetopo.encoding.encode`` with uniform random masks."""
+    import torch
+
+    from sparsetopo.encoding import encode
+    from sparsetopo.masks import prunable_parameters
+    from sparsetopo.models import build
+
+    model = build(arch, num_classes=10, seed=seed)
+    gen = torch.Generator().manual_seed(seed)
+    masks = {}
+    for name, p in prunable_parameters(model).items():
+        keep = torch.zeros(p.numel(), dtype=torch.bool)
+        keep[torch.randperm(p.numel(), generator=gen)[: round((1 - sparsity) * p.numel())]] = True
+        masks[name] = keep.reshape(p.shape)
+    return encode(model, (3, 32, 32), kind="mge", masks=masks)
+
+
+# -- measurement ---------------------------------------------------------------------------------
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class PeakRSS:
+    """Context manager sampling this process's RSS every 20 ms; ``.peak`` in bytes."""
+
+    def __enter__(self):
+        self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def measure(graph, metrics) -> list[tuple[str, float, float, object]]:
+    """(name, seconds, peak RSS GB, value) for ``prepare`` and each metric."""
+    import sparsetopo.metrics as M
+
+    steps = [("prepare (CSR)", lambda: M.prepare(graph).num_edges)]
+    steps += [(name, (lambda f=f: f(graph))) for name, f in metrics.items()]
+    rows = []
+    for name, step in steps:
+        gc.collect()
+        with PeakRSS() as rss:
+            start = time.perf_counter()
+            value = step()
+            seconds = time.perf_counter() - start
+        rows.append((name, seconds, rss.peak / 1e9, value))
+        print(f"  {name:22s} {seconds:9.2f} s  peak RSS {rss.peak / 1e9:6.2f} GB  value {value}", flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("cases", nargs="*", default=["resnet20:0.98", "resnet20:0.6", "wrn28_2:0.6"],
+                        help="ARCH:SPARSITY (default: resnet20:0.98 resnet20:0.6 wrn28_2:0.6)")
+    parser.add_argument("--synthetic", action="store_true", help="use the synthetic conv-like graph")
+    parser.add_argument("--only", nargs="*", help="metric columns to time (default: all 16)")
+    args = parser.parse_args(argv)
+
+    import numba
+
+    import sparsetopo.metrics as M
+
+    metrics = {k: v for k, v in M.MGE_METRICS.items() if not args.only or k in args.only}
+    # compile the kernels on a tiny graph first, so compile time is not counted
+    M.topometrics(synthetic_mge("resnet20", 0.999))
+    for case in args.cases:
+        arch, sparsity = case.split(":")
+        synthetic = args.synthetic
+        if not synthetic:
+            try:
+                from sparsetopo.encoding import encode  # noqa: F401
+            except ImportError:
+                print("(sparsetopo.encoding.encode not available: synthetic conv-like graph)")
+                synthetic = True
+        start = time.perf_counter()
+        graph = (synthetic_mge if synthetic else encoded_mge)(arch, float(sparsity))
+        kind = "synthetic" if synthetic else "encoded"
+        print(f"{case} ({kind}, {numba.get_num_threads()} numba threads): |V| = {graph.num_nodes}, "
+              f"|E| = {graph.num_edges}, built in {time.perf_counter() - start:.1f} s, RSS {_rss_bytes() / 1e9:.2f} GB")
+        rows = measure(graph, metrics)
+        total = sum(r[1] for r in rows)
+        print(f"  {'TOTAL':22s} {total:9.2f} s  peak RSS {max(r[2] for r in rows):6.2f} GB\n", flush=True)
+        del graph, rows
+        gc.collect()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""The prepared graph: arrays every metric shares, built once per graph and cached.
+
+``prepare(graph)`` validates a :class:`~sparsetopo.encoding.graph.MultipartiteGraph` (or a
+:class:`~sparsetopo.encoding.graph.BipartiteGraph`, seen as its 2-layer MGE) and builds:
+
+* in/out degrees, node layers;
+* the undirected CSR of U(G) (each edge stored once per direction: per row the sorted out part,
+  then the sorted in part, see :mod:`._kernels`) with float32 |w| per slot, int32 ids;
+* lazily, per-family results in ``cache`` (triangles, coreness, components, cut structure).
+
+Memory for |E| edges: 8|E| bytes of CSR ids + 8|E| bytes of float32 |w|, beside the graph's own
+12|E| bytes. Cost O(|V| + |E|). The cache lives as long as the graph object does.
+
+Parallel edges (never produced by the encoder) are merged and their |w| summed (``metrics.md``
+§0). An edge that does not go from a node layer to a strictly later one is rejected, since every
+metric assumes a DAG in topological layer order.
+"""
+from __future__ import annotations
+
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from typing import Union
+
+import numpy as np
+
+from ..encoding.graph import BipartiteGraph, MultipartiteGraph
+from ..errors import ValidationError
+from . import _kernels
+
+GraphLike = Union[MultipartiteGraph, BipartiteGraph, "PreparedGraph"]
+
+#: id(graph) -> (weak reference to the graph, its PreparedGraph); an entry dies with its graph.
+#: (The graph classes define __eq__ without __hash__, so a WeakKeyDictionary cannot hold them.)
+_CACHE: dict[int, tuple[weakref.ref, "PreparedGraph"]] = {}
+
+
+@dataclass(eq=False)
+class PreparedGraph:
+    """Shared arrays of one graph (see module docstring). Build with :func:`prepare`."""
+
+    num_nodes: int
+    num_edges: int
+    layer_offsets: np.ndarray  # int64 (L + 1,)
+    node_layer: np.ndarray  # int32 (V,)
+    out_deg: np.ndarray  # int64 (V,)
+    in_deg: np.ndarray  # int64 (V,)
+    src: np.ndarray  # the graph's edge arrays (not copies; merged if parallel edges were found)
+    dst: np.ndarray
+    indptr: np.ndarray  # int64 (V + 1,), undirected CSR
+    indices: np.ndarray  # int32 (2E,)
+    adj_weight: np.ndarray  # float32 (2E,), |w|
+    total_abs_weight: float  # Σ_e |w_e| in float64 (NaN if a weight is not finite)
+    is_rolled: bool  # built from a BipartiteGraph
+    merged_parallel_edges: int
+    cache: dict = field(default_factory=dict)
+
+    @property
+    def degree(self) -> np.ndarray:
+        """deg_U(v) = in(v) + out(v) (G is a DAG)."""
+        return self.out_deg + self.in_deg
+
+    @property
+    def in_indptr(self) -> np.ndarray:
+        """Start of each node's block in per-edge arrays indexed by in-position."""
+        return np.concatenate([[0], np.cumsum(self.in_deg)]).astype(np.int64)
+
+    @property
+    def weights_finite(self) -> bool:
+        return bool(np.isfinite(self.total_abs_weight))
+
+
+def prepare(graph: GraphLike) -> PreparedGraph:
+    """Validate ``graph`` and return its :class:`PreparedGraph` (cached per graph object)."""
+    if isinstance(graph, PreparedGraph):
+        return graph
+    if not isinstance(graph, (MultipartiteGraph, BipartiteGraph)):
+        raise ValidationError(
+            f"graph must be a MultipartiteGraph or BipartiteGraph, got {type(graph).__name__}")
+    entry = _CACHE.get(id(graph))
+    if entry is not None and entry[0]() is graph:
+        return entry[1]
+    prepared = _build(graph)
+    _CACHE[id(graph)] = (weakref.ref(graph), prepared)
+    weakref.finalize(graph, _CACHE.pop, id(graph), None)
+    return prepared
+
+
+def _build(graph: MultipartiteGraph | BipartiteGraph) -> PreparedGraph:
+    rolled = isinstance(graph, BipartiteGraph)
+    if rolled and graph.num_edges and (
+            min(graph.src.min(), graph.dst.min()) < 0 or graph.src.max() >= graph.num_left
+            or graph.dst.max() >= graph.num_right):
+        raise ValidationError(f"layer {graph.name!r}: edge endpoints out of range "
+                              f"(num_left={graph.num_left}, num_right={graph.num_right})")
+    mge = graph.as_multipartite() if rolled else graph
+    n = mge.num_nodes
+    node_layer = np.repeat(np.arange(mge.num_layers, dtype=np.int32), np.diff(mge.layer_offsets))
+    src, dst, weight = mge.src, mge.dst, mge.weight
+    bad = _kernels.first_unlayered_edge(src, dst, node_layer)
+    if bad >= 0:
+        raise ValidationError(
+            f"edge {bad} ({int(src[bad])} -> {int(dst[bad])}) goes from node layer {int(node_layer[src[bad]])} "
+            f"to node layer {int(node_layer[dst[bad]])}; edges must point to a later node layer (a layered DAG)")
+    prepared = _from_edges(src, dst, np.abs(weight), n, mge.layer_offsets, node_layer, rolled)
+    if prepared.merged_parallel_edges:
+        warnings.warn(f"merged {prepared.merged_parallel_edges} parallel edges (|w| summed)", stacklevel=3)
+    return prepared
+
+
+def _from_edges(src, dst, absw, n, layer_offsets, node_layer, rolled, merged=0) -> PreparedGraph:
+    out_deg = np.bincount(src, minlength=n).astype(np.int64)
+    in_deg = np.bincount(dst, minlength=n).astype(np.int64)
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(out_deg + in_deg, out=indptr[1:])
+    indices = np.empty(2 * src.size, dtype=np.int32 if n < 2**31 - 1 else np.int64)
+    adj_weight = np.empty(2 * src.size, dtype=np.float32)
+    _kernels.fill_csr(src, dst, absw, out_deg, in_deg, indptr, indices, adj_weight)
+    if src.size and _kernels.count_duplicate_edges(indptr, indices, out_deg):
+        return _merge_parallel(src, dst, absw, n, layer_offsets, node_layer, rolled)
+    return PreparedGraph(
+        num_nodes=n, num_edges=int(src.size), layer_offsets=np.asarray(layer_offsets, np.int64),
+        node_layer=node_layer, out_deg=out_deg, in_deg=in_deg, src=src, dst=dst, indptr=indptr, indices=indices,
+        adj_weight=adj_weight, total_abs_weight=float(np.sum(absw, dtype=np.float64)),
+        is_rolled=rolled, merged_parallel_edges=merged)
+
+
+def _merge_parallel(src, dst, absw, n, layer_offsets, node_layer, rolled) -> PreparedGraph:
+    key = src.astype(np.int64) * n + dst
+    unique, inverse = np.unique(key, return_inverse=True)
+    summed = np.bincount(inverse, weights=absw.astype(np.float64)).astype(np.float32)
+    merged = int(src.size - unique.size)
+    return _from_edges((unique // n).astype(src.dtype), (unique % n).astype(dst.dtype), summed, n,
+                       layer_offsets, node_layer, rolled, merged)
