@@ -1,0 +1,265 @@
+"""One grid point, end to end, and the task wrapper every executor runs.
+
+:func:`run_cell` is the real pipeline: build model (seeded) -> prune (masks saved) -> train
+(checkpointed, resumable) -> encode (MGE, rolled, rolled-channel) -> metrics -> a result dict.
+:func:`run_cell_task` wraps any cell function with the study mechanics: claim the cell (skip it if
+another runner holds it), skip it if it is already done, record the result or the error atomically,
+time the stages in ``cell.log``. Executors only map :func:`run_cell_task` over pending cells.
+
+A cell function has the signature ``fn(spec, cell_dir, *, data_root, device, log, download) -> dict``
+and returns
+``{"accuracy": float, "epochs": int, "rows": [MGE row dicts], "layer_rows": [rolled row dicts]}``
+(rows hold ``encoding`` and the metric columns; layer rows also ``layer`` and ``layer_name``).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import math
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .._io import atomic_write_text
+from .config import CellSpec
+
+CellFunction = Callable[..., dict]
+#: how long a runner waits for a claimed cell before leaving it to its owner (covers status probes)
+CLAIM_WAIT_S = 1.0
+
+
+class CellLog:
+    """Per-cell log (``cell.log``): one line per stage with its wall and CPU time, kept across attempts.
+
+    The whole file is rewritten atomically after each line (it is small), so it is never torn.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lines = path.read_text("utf-8").splitlines() if path.is_file() else []
+        self.timings: dict[str, float] = {}
+        self.warnings: list[str] = []
+
+    def write(self, message: str) -> None:
+        self.lines.append(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} {message}")
+        atomic_write_text(self.path, "\n".join(self.lines) + "\n")
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage; the seconds land in :attr:`timings` and the log (also when it raises).
+
+        Warnings raised inside (layer collapse, NaN metrics, ...) are written to the log and kept
+        in :attr:`warnings` (they end up in result.json)."""
+        start, cpu_start = time.perf_counter(), time.process_time()
+        self.write(f"start {name}")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                yield
+        except BaseException as exc:
+            self.write(f"failed {name} after {time.perf_counter() - start:.2f} s: {type(exc).__name__}")
+            raise
+        finally:
+            for warning in caught:
+                text = f"{name}: {warning.category.__name__}: {warning.message}"
+                if text not in self.warnings:
+                    self.warnings.append(text)
+                    self.write(f"warning {text}")
+        seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        self.timings[name] = self.timings.get(name, 0.0) + seconds
+        self.write(f"done {name} in {seconds:.2f} s (cpu {cpu:.2f} s)")
+
+
+# --- the real pipeline -----------------------------------------------------------------------------
+
+def run_cell(spec: CellSpec, cell_dir: Path, *, data_root: str | None = None, device: str | None = None,
+             log: CellLog, download: bool = False) -> dict[str, Any]:
+    """Run one cell: prune, train, encode and measure. Resumes from the files already in ``cell_dir``.
+
+    Masks are saved once (``masks.safetensors``) and reloaded on a resumed attempt; training resumes
+    from its checkpoint in ``cell_dir/train``. Metrics are computed on the trained weights (masked),
+    on CPU. Dense cells stop after training. Cost: dominated by training, then by the MGE metrics
+    (|E| ≈ density × MACs of one forward pass).
+    """
+    from ..models import build
+    from ..training import Recipe, train
+
+    with log.stage("data"):
+        bundle = load_bundle(spec, data_root, download)
+    with log.stage("build"):
+        model = build(spec.model, num_classes=bundle.num_classes, seed=spec.seed)
+    masks = None
+    if not spec.is_dense:
+        saved = cell_dir / "masks.safetensors"
+        with log.stage("load masks" if saved.is_file() else "prune"):
+            masks = _pruned_masks(model, spec, bundle, saved, device)
+    with log.stage("train"):
+        recipe = Recipe.paper(spec.model, spec.dataset)
+        if spec.epochs != "paper":
+            recipe = recipe.shortened(int(spec.epochs))
+        trained = train(model, bundle, recipe, masks=masks, out_dir=cell_dir / "train", seed=spec.seed,
+                        device=device, progress=False, on_epoch_end=lambda epoch, record: log.write(
+                            f"epoch {epoch}/{recipe.epochs} train_loss {record['train_loss']:.4f} "
+                            f"test_accuracy {record.get('test_accuracy')}"))
+    result: dict[str, Any] = {"accuracy": float(trained.accuracy), "epochs": int(trained.epochs)}
+    if not spec.is_dense:
+        model = model.cpu().eval()
+        result["rows"], result["layer_rows"] = measure(model, masks, tuple(bundle.input_shape), spec, log)
+    return result
+
+
+def load_bundle(spec: CellSpec, data_root: str | None, download: bool = False):
+    """The cell's dataset (augmentation seeded with the cell's seed), cut to ``train_subset`` /
+    ``test_subset`` items when set: random items drawn with seed 0, so every cell of a study sees
+    the same items whatever its own seed."""
+    from ..data import load_dataset
+
+    bundle = load_dataset(spec.dataset, root=data_root, download=download, seed=spec.seed)
+    if spec.train_subset is not None or spec.test_subset is not None:
+        bundle = bundle.subset(spec.train_subset, spec.test_subset, seed=0)
+    return bundle
+
+
+def _pruned_masks(model, spec: CellSpec, bundle, path: Path, device: str | None):
+    """Masks of the cell: reloaded from ``path`` if saved (and attached), else pruned and saved."""
+    from ..masks import apply_masks, load_masks, save_masks
+    from ..pruning import prune
+
+    if path.is_file():
+        masks = load_masks(path)
+        apply_masks(model, masks)
+        return masks
+    masks = prune(model, spec.pruner, spec.sparsity, data=bundle.train, seed=spec.seed, device=device,
+                  input_shape=tuple(bundle.input_shape))
+    save_masks(masks, path)
+    return masks
+
+
+def measure(model, masks, input_shape: tuple[int, ...], spec: CellSpec, log: CellLog
+            ) -> tuple[list[dict], list[dict]]:
+    """Encode the network and compute the requested metrics: (MGE rows, rolled layer rows)."""
+    from ..encoding import encode
+    from ..masks import layer_density
+    from ..metrics import ramanujan_metrics, topometrics
+
+    rows: list[dict] = []
+    layer_rows: list[dict] = []
+    densities = layer_density(masks)
+    for kind in spec.encodings:
+        with log.stage(f"encode {kind}"):
+            graph = encode(model, input_shape, kind=kind)
+        with log.stage(f"metrics {kind}"):
+            if kind == "mge":
+                row = {"encoding": kind}
+                if "topometrics" in spec.metrics:
+                    row.update(_plain(topometrics(graph)))
+                rows.append(row)
+                continue
+            for index, layer in enumerate(graph):
+                row = {"encoding": kind, "layer": index, "layer_name": layer.name}
+                if "topometrics" in spec.metrics:
+                    row.update(_plain(topometrics(layer)))
+                if "ramanujan" in spec.metrics:
+                    row.update(_plain(ramanujan_metrics(layer)))
+                if "layer_density" in spec.metrics:
+                    row["layer_density"] = float(densities[f"{layer.name}.weight"])
+                layer_rows.append(row)
+    return rows, layer_rows
+
+
+def _plain(metrics: dict) -> dict[str, float | int | None]:
+    """Metric values as JSON-ready Python numbers (NaN kept as float NaN)."""
+    out = {}
+    for name, value in metrics.items():
+        value = value.item() if hasattr(value, "item") else value
+        out[name] = int(value) if isinstance(value, (bool, int)) else float(value)
+    return out
+
+
+# --- the task every executor runs --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CellTask:
+    """Everything a worker needs to run one cell (picklable; crosses process and Ray boundaries)."""
+
+    study_dir: str
+    spec: dict
+    data_root: str | None = None
+    device: str | None = None
+    cell_function: str | None = None
+    threads: int | None = None
+    download: bool = False
+
+
+@dataclass
+class CellOutcome:
+    """What happened to one task: ``state`` is done | failed | skipped (already done) | busy."""
+
+    cell_id: str
+    state: str
+    seconds: float = 0.0
+    error: str | None = None
+    timings: dict = field(default_factory=dict)
+
+
+def resolve_cell_function(path: str | None) -> CellFunction:
+    """``"package.module:function"`` -> the function; None -> :func:`run_cell`."""
+    if path is None:
+        return run_cell
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_cell_task(task: CellTask) -> CellOutcome:
+    """Claim, run and record one cell. Never raises for a failure of the cell itself.
+
+    Skips the cell if its result exists (re-checked after claiming: another runner may just have
+    finished it) or if another live runner holds its claim.
+    """
+    from .store import StudyStore
+
+    if task.threads:
+        import torch
+
+        torch.set_num_threads(task.threads)
+    spec = CellSpec.from_dict(task.spec)
+    store = StudyStore(task.study_dir)
+    with store.claim(spec, timeout=CLAIM_WAIT_S) as mine:
+        if not mine:
+            return CellOutcome(spec.cell_id, "busy")
+        if store.result_path(spec).is_file():
+            return CellOutcome(spec.cell_id, "skipped")
+        return _run_claimed(store, spec, task)
+
+
+def _run_claimed(store, spec: CellSpec, task: CellTask) -> CellOutcome:
+    cell_dir = store.cell_dir(spec)
+    store.write_spec(spec)
+    log = CellLog(cell_dir / "cell.log")
+    log.write(f"attempt {spec.cell_id} on device {task.device or 'default'}")
+    start = time.perf_counter()
+    try:
+        result = resolve_cell_function(task.cell_function)(
+            spec, cell_dir, data_root=task.data_root, device=task.device, log=log, download=task.download)
+        _check_result(result)
+    except Exception as exc:  # isolate the failure: record it, the study goes on
+        error = store.write_error(spec, exc)
+        log.write(f"cell failed: {error['type']}: {error['message']}")
+        return CellOutcome(spec.cell_id, "failed", time.perf_counter() - start,
+                           f"{error['type']}: {error['message']}", dict(log.timings))
+    seconds = time.perf_counter() - start
+    store.write_result(spec, {**result, "seconds": seconds, "timings": log.timings, "warnings": log.warnings})
+    log.write(f"cell done in {seconds:.2f} s")
+    return CellOutcome(spec.cell_id, "done", seconds, None, dict(log.timings))
+
+
+def _check_result(result: Any) -> None:
+    """A cell function must return a dict with a finite accuracy in [0, 1]."""
+    if not isinstance(result, dict) or "accuracy" not in result:
+        raise TypeError(f"a cell function must return a dict with 'accuracy', got {type(result).__name__}")
+    accuracy = float(result["accuracy"])
+    if not (math.isfinite(accuracy) and 0.0 <= accuracy <= 1.0):
+        raise ValueError(f"cell accuracy must lie in [0, 1], got {accuracy!r}")

@@ -1,0 +1,83 @@
+"""The real cell pipeline (prune -> train -> encode -> metrics) on a tiny study, killed and resumed.
+
+One dense + one sparse ResNet-20 cell on 64 digits images, 2 epochs. The runner is killed with
+SIGKILL while the sparse cell computes its MGE metrics (after pruning and training); the resumed run
+must reuse the saved masks and the finished training checkpoint, not redo them, and produce a
+pool the analysis accepts.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from sparsetopo.analysis.pool import load_pools
+from sparsetopo.cli import main
+from sparsetopo.study import StudyStore, load_config
+
+STUDY = """
+[grid]
+models = ["resnet20"]
+datasets = ["digits"]
+sparsities = [0.98]
+pruners = ["er"]
+seeds = [0]
+
+[recipe]
+epochs = 2
+
+[data]
+train_subset = 64
+test_subset = 32
+"""
+
+
+@pytest.mark.slow
+def test_real_cells_killed_during_metrics_resume_without_redoing_work(tmp_path, capsys):
+    config_path = tmp_path / "study.toml"
+    config_path.write_text(STUDY)
+    out = tmp_path / "study"
+    runner = subprocess.Popen([sys.executable, "-m", "sparsetopo.cli", "study", "run", str(config_path),
+                               "--out", str(out), "--no-progress"], start_new_session=True,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    dense, sparse = load_config(config_path).cells()
+    store = StudyStore(out)
+    log_path = store.cell_dir(sparse) / "cell.log"
+    deadline = time.monotonic() + 240
+    while not (log_path.is_file() and "start metrics mge" in log_path.read_text()):
+        assert runner.poll() is None, runner.stdout.read().decode()
+        assert time.monotonic() < deadline, "the sparse cell never reached its MGE metrics"
+        time.sleep(0.05)
+    os.killpg(runner.pid, signal.SIGKILL)
+    runner.wait()
+    masks, checkpoint = store.cell_dir(sparse) / "masks.safetensors", store.cell_dir(sparse) / "train" / "checkpoint.pt"
+    stamps = (masks.stat().st_mtime_ns, checkpoint.stat().st_mtime_ns)
+    assert store.status(dense).state == "done" and store.status(sparse).state == "pending"
+    assert "training" in store.status(sparse).reason
+
+    assert main(["study", "run", str(config_path), "--out", str(out), "--no-progress"]) == 0
+    assert (masks.stat().st_mtime_ns, checkpoint.stat().st_mtime_ns) == stamps  # reused, not redone
+    log = log_path.read_text()
+    assert log.count("done prune") == 1 and log.count("done load masks") == 1 and log.count("epoch 2/2") == 1 and log.count("attempt ") == 2
+    assert log.count("done metrics mge") == 1 and "cell done" in log
+    result = store.read_result(sparse)
+    trained = json.loads((store.cell_dir(sparse) / "train" / "result.json").read_text())
+    assert result["accuracy"] == trained["accuracy"] and result["epochs"] == 2
+
+    pool, layers = load_pools(out / "pool.parquet", out / "pool_layers.parquet")  # the analysis' own checks
+    assert len(pool) == 1 and pool.loc[0, "pruner"] == "er" and pool.loc[0, "sparsity"] == 0.98
+    assert pool.loc[0, "dense_accuracy"] == store.read_result(dense)["accuracy"]
+    assert pool.loc[0, "edges"] > 0 and pool.loc[0, "nodes"] > 0
+    n_layers = 19 + 2 + 1  # ResNet-20 (shortcut B): convs, shortcut convs, classifier
+    assert (layers.groupby("encoding").size() == n_layers).all() and set(layers["encoding"]) == {"rolled", "rolled_channel"}
+    assert layers["layer_density"].between(0, 1).all() and {"delta_r", "lambda_imsg"} <= set(layers.columns)
+    pd.testing.assert_frame_equal(pd.read_csv(out / "pool_layers.csv")[["layer", "layer_name"]],
+                                  pd.read_parquet(out / "pool_layers.parquet")[["layer", "layer_name"]])
+    capsys.readouterr()
+    assert main(["study", "status", str(out), "--all"]) == 0
+    assert "2 done" in capsys.readouterr().out
