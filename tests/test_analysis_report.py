@@ -99,3 +99,20 @@ def test_analyze_cli_errors_are_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["analyze", "--help"])
     assert "pool_layers.parquet" in capsys.readouterr().out
+
+
+def test_accuracy_table_means_over_seeds_and_dense_row():
+    from sparsetopo.analysis.report import accuracy_markdown, accuracy_table
+
+    pool, _ = synthetic_pools(models=("resnet20",), datasets=("cifar10",), sparsities=(0.9, 0.98),
+                              pruners=("snip", "erk"), seeds=(0, 1))
+    pool.loc[(pool["pruner"] == "snip") & (pool["sparsity"] == 0.9), "accuracy"] = [0.5, 0.7]
+    table = accuracy_table(pool)
+    row = table[(table["pruner"] == "snip") & (table["sparsity"] == 0.9)].iloc[0]
+    assert row["accuracy_mean"] == pytest.approx(60.0) and row["accuracy_std"] == pytest.approx(10.0)
+    dense = table[table["pruner"] == "dense"]
+    assert len(dense) == 1 and dense["accuracy_mean"].iloc[0] == pytest.approx(90.0)
+    text = accuracy_markdown(table)
+    assert "| cifar10 | resnet20 | snip | 60.0 ± 10.0 |" in text and "| dense | 90.0 |" in text
+    single = accuracy_table(pool[pool["seed"] == 0])
+    assert single["accuracy_std"].isna().all()

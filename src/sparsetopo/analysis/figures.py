@@ -88,6 +88,11 @@ def layer_profiles(layers: pd.DataFrame, dataset: str, sparsity: float) -> pd.Da
     return rows.groupby(["model", "pruner", "layer"], sort=True)[present].mean().reset_index()
 
 
+def _profile_style(index: int, column: str) -> dict:
+    """One colour per series in every panel; layer density dashed."""
+    return {"color": f"C{index}", "linestyle": "--" if column == "layer_density" else "-"}
+
+
 def ramanujan_profiles(layers: pd.DataFrame, dataset: str, sparsity: float, models: list[str] | None = None):
     """Figure 2: one panel per (model, pruner), lines over layer index, each series summing to 1."""
     plt = _pyplot()
@@ -105,7 +110,7 @@ def ramanujan_profiles(layers: pd.DataFrame, dataset: str, sparsity: float, mode
                 total = data[column].sum(skipna=True)
                 if data[column].notna().any() and total != 0:
                     ax.plot(data["layer"], data[column] / total, marker=".", linewidth=1.2,
-                            linestyle="--" if column == "layer_density" else "-", label=LABELS[column])
+                            **_profile_style(series.index(column), column))
             ax.set_title(f"{model} / {pruner}", fontsize=9)
             ax.tick_params(labelsize=7)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -113,7 +118,10 @@ def ramanujan_profiles(layers: pd.DataFrame, dataset: str, sparsity: float, mode
                 ax.set_xlabel("layer index", fontsize=8)
             if j == 0:
                 ax.set_ylabel("share of total", fontsize=8)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    # Legend from proxies, not from one panel: a series can be NaN (absent) in any given panel.
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], marker=".", **_profile_style(k, c)) for k, c in enumerate(series)]
+    labels = [LABELS[c] for c in series]
     fig.suptitle(f"Ramanujan metrics vs layer density ({dataset}, sparsity {sparsity:g}); "
                  "each series scaled to sum to 1 over the layers", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.93))

@@ -114,6 +114,39 @@ def _pool_summary(pool: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def accuracy_table(pool: pd.DataFrame) -> pd.DataFrame:
+    """Tables 8-10 of the paper: test accuracy (%) per (dataset, model, pruner) and sparsity.
+
+    Long format, one row per (dataset, model, pruner, sparsity) with the mean and std (ddof 0, as
+    ``numpy.std``; NaN for one seed) over seeds, plus one ``dense`` row per (dataset, model) from ``dense_accuracy``.
+    """
+    keys = ["dataset", "model", "pruner", "sparsity"]
+    # std over seeds (ddof 0); undefined (NaN) for a single seed rather than a misleading 0
+    sparse = pool.groupby(keys, sort=True)["accuracy"].agg(
+        ["mean", lambda a: float(np.std(a)) if len(a) > 1 else float("nan")])
+    sparse.columns = ["accuracy_mean", "accuracy_std"]
+    dense = pool.groupby(["dataset", "model"], sort=True)["dense_accuracy"].first().rename("accuracy_mean")
+    dense = dense.reset_index().assign(pruner="dense", sparsity=np.nan, accuracy_std=np.nan)
+    table = pd.concat([sparse.reset_index(), dense], ignore_index=True)
+    table[["accuracy_mean", "accuracy_std"]] *= 100.0
+    return table[keys + ["accuracy_mean", "accuracy_std"]]
+
+
+def accuracy_markdown(table: pd.DataFrame) -> str:
+    """Pruners as rows, sparsities as columns, one block per (dataset, model); ``mean ± std`` in %."""
+    sparsities = sorted(table["sparsity"].dropna().unique())
+    rows = []
+    for (dataset, model), block in table.groupby(["dataset", "model"], sort=True):
+        for pruner, part in block.groupby("pruner", sort=False):
+            cells = {s: pm(m, sd, 1) for s, m, sd in part[["sparsity", "accuracy_mean", "accuracy_std"]].itertuples(
+                index=False)}
+            values = [cells.get(s, "") for s in sparsities] if pruner != "dense" else \
+                [pm(part["accuracy_mean"].iloc[0], float("nan"), 1)] + [""] * (len(sparsities) - 1)
+            rows.append([dataset, model, pruner] + values)
+    frame = pd.DataFrame(rows, columns=["Dataset", "Model", "Pruner"] + [subset_label(s) for s in sparsities])
+    return markdown_table(frame)
+
+
 def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str | os.PathLike, runs: int = 100,
                  jobs: int = 1, oos_runs: int | None = None, all_regressors: bool = False,
                  progress: bool = True, figure_dataset: str | None = None,
@@ -221,7 +254,11 @@ def _write_markdown(report: Report, pool: pd.DataFrame) -> None:
     t3 = "# Table 3: regression of the accuracy drop\n\n" + table3_markdown(report.tables["table3"]) + "\n"
     atomic_write_text(out / "table3.md", t3)
     report.files.append(out / "table3.md")
+    accuracy = accuracy_table(pool)
+    report.files.append(write_csv(accuracy, out / "accuracy.csv"))
     sections = ["# sparsetopo analysis report", "", f"Pool: {_pool_summary(pool)}.", "",
+                "## Test accuracy of the pool (%, mean ± std over seeds; as Tables 8-10)", "",
+                accuracy_markdown(accuracy), "",
                 "## Table 3: regression of the accuracy drop (adjusted R² of pooled out-of-fold predictions, MAE)",
                 "", table3_markdown(report.tables["table3"]), "", "## Feature importance (Figures 3 and 4)", "",
                 "Pearson r between each topometric and the regressors' predicted accuracy drop: r > 0 means more "
