@@ -51,3 +51,14 @@ def test_errors_are_one_line(tmp_path, capsys):
     code = main(["encode", "--model", "conv6", "--shortcut", "A", "--out", str(tmp_path / "x.npz")])
     assert code == 2 and "--shortcut" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_bad_num_classes_and_unwritable_out_are_one_line(tmp_path, capsys):
+    code = main(["encode", "--model", "resnet20", "--num-classes", "1", "--out", str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "error: num_classes must be an integer of at least 2, got 1\n"
+    (tmp_path / "file").write_text("")
+    code = main(["encode", "--model", "resnet20", "--input-shape", "3", "4", "4", "--no-progress",
+                 "--out", str(tmp_path / "file" / "x.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: cannot write --out") and err.count("\n") == 1

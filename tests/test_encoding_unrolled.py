@@ -317,3 +317,39 @@ def test_module_called_twice_gives_two_node_layers():
     assert g.layer_names == ("input", "c", "c:1")
     assert edge_dict(g) == {(p, 4 + p): 3.0 for p in range(4)} | {(4 + p, 8 + p): 3.0 for p in range(4)}
     assert len(encode(Shared(), (1, 2, 2), kind="rolled")) == 1
+
+
+# -- bad input: clear sparsetopo errors, no torch traceback printed -----------------------------------
+def test_forward_failure_names_the_fx_node_and_prints_nothing(capfd):
+    with pytest.raises(ValidationError, match=r"input shape \(3, 32, 32\) at fx node 'classifier_0' "
+                                              r"\(module 'classifier.0'\): RuntimeError: mat1 and mat2"):
+        encode(build("conv6", seed=0, input_size=8), (3, 32, 32))
+    assert capfd.readouterr().err == ""
+
+
+class FoldsBatch(nn.Module):
+    def __init__(self, how: str) -> None:
+        super().__init__()
+        self.how, self.conv, self.pool = how, nn.Conv2d(1, 2, 1), nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(8 if how == "flatten" else 2, 3)
+
+    def forward(self, x):
+        y = self.conv(x)
+        if self.how == "cat":  # batch-wise concatenation: two samples, not two slots of one node
+            return self.fc(torch.cat([self.pool(y), self.pool(-y)], 0).flatten(1))
+        return self.fc(torch.flatten(y) if self.how == "flatten" else self.pool(y).squeeze())
+
+
+@pytest.mark.parametrize("how", ["flatten", "squeeze", "cat"])
+def test_ops_that_fold_the_batch_dimension_are_named(how):
+    # runs at batch 1, but the node map would be misread: an UnsupportedOpError, not a numpy error
+    with pytest.raises(UnsupportedOpError, match=f"fx node '{how}'.*batch dimension"):
+        encode(FoldsBatch(how), (1, 2, 2))
+
+
+def test_bad_model_and_shape_rejected_for_every_kind():
+    for kind in ("mge", "rolled", "rolled_channel"):
+        with pytest.raises(ValidationError, match="torch.nn.Module"):
+            encode("resnet20", (3, 8, 8), kind=kind)
+        with pytest.raises(ValidationError, match="input_shape"):
+            encode(build("resnet20", seed=0), (3, 0, 8), kind=kind)

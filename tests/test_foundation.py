@@ -83,3 +83,14 @@ def test_cli_help_and_unknown_command(capsys):
     assert "sparsetopo" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(["frobnicate"])
+
+
+def test_atomic_files_get_umask_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        _io.atomic_write_text(tmp_path / "x.txt", "hi")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644

@@ -86,3 +86,19 @@ def test_freeze_biases():
     M.freeze_biases(model)
     conv = model.features[0]
     assert conv.bias is not None and not conv.bias.requires_grad and conv.bias.abs().sum() == 0
+
+
+def test_malformed_masks_raise_mask_errors_naming_the_parameter(tmp_path):
+    model = build("resnet20", seed=0)
+    with pytest.raises(MaskError, match="mapping"):
+        M.validate_masks(model, [torch.ones(16, 3, 3, 3)])
+    for bad in ("abc", None, [[1], [1, 0]]):
+        with pytest.raises(MaskError, match="'conv1.weight' is not a numeric array"):
+            M.validate_masks(model, {"conv1.weight": bad})
+    # saving never turns a non-binary mask into zeros silently
+    with pytest.raises(MaskError, match="'conv1.weight' is not binary"):
+        M.save_masks({"conv1.weight": torch.full((16, 3, 3, 3), 0.7)}, tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+    M.save_masks({"conv1.weight": torch.ones(2, 2), "linear.weight": [[0, 1]]}, tmp_path / "m.safetensors")
+    loaded = M.load_masks(tmp_path / "m.safetensors")
+    assert loaded["conv1.weight"].all() and loaded["linear.weight"].tolist() == [[False, True]]

@@ -48,6 +48,8 @@ def validate_masks(model: nn.Module, masks: Mapping[str, object]) -> MaskDict:
     Raises :class:`MaskError` naming the parameter for an unknown name, a shape mismatch or values
     other than 0/1. Layers absent from ``masks`` stay dense.
     """
+    if not isinstance(masks, Mapping):
+        raise MaskError(f"masks must be a mapping {{parameter name: bool tensor}}, got {type(masks).__name__}")
     params = prunable_parameters(model)
     out: MaskDict = {}
     for name, mask in masks.items():
@@ -59,7 +61,10 @@ def validate_masks(model: nn.Module, masks: Mapping[str, object]) -> MaskDict:
 
 
 def _as_bool_mask(name: str, mask: object, shape: tuple[int, ...]) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask).detach().cpu()
+    try:
+        t = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise MaskError(f"mask for {name!r} is not a numeric array ({type(mask).__name__}: {exc})") from None
     if tuple(t.shape) != shape:
         raise MaskError(f"mask for {name!r} has shape {tuple(t.shape)}, but the weight has shape {shape}")
     if t.dtype != torch.bool:
@@ -154,10 +159,13 @@ def freeze_biases(model: nn.Module) -> nn.Module:
 
 
 def save_masks(masks: Mapping[str, torch.Tensor], path: str | Path) -> None:
-    """Write ``masks`` to a safetensors file (uint8, keyed by parameter name), atomically."""
+    """Write ``masks`` to a safetensors file (uint8, keyed by parameter name), atomically.
+
+    Raises :class:`MaskError` naming the parameter for a mask with values other than 0/1."""
     from safetensors.torch import save_file
 
-    tensors = {name: torch.as_tensor(m).to(torch.uint8).contiguous().cpu() for name, m in masks.items()}
+    tensors = {name: _as_bool_mask(name, m, tuple(m.shape) if hasattr(m, "shape") else np.shape(m))
+               .to(torch.uint8).contiguous() for name, m in masks.items()}
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": _FORMAT})
 

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import io
 import operator
+import sys
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -248,6 +250,16 @@ def _traced_shape(node: fx.Node) -> tuple[int, ...] | None:
     return tuple(int(s) for s in meta.shape) if hasattr(meta, "shape") else None
 
 
+class _ShapeProp(ShapeProp):
+    """``ShapeProp`` that remembers the fx node it is running (for the error message)."""
+
+    current: fx.Node | None = None
+
+    def run_node(self, n: fx.Node):
+        self.current = n
+        return super().run_node(n)
+
+
 @contextlib.contextmanager
 def _eval_mode(model: nn.Module) -> Iterator[None]:
     modes = {m: m.training for m in model.modules()}
@@ -280,12 +292,21 @@ def trace(model: nn.Module, input_shape) -> TracedNetwork:
     kinds = {n: _kind(n, gm) for n in nodes}
     param = next((p for p in model.parameters() if p.is_floating_point()), None)
     like = {"device": param.device, "dtype": param.dtype} if param is not None else {}
+    prop, captured = _ShapeProp(gm), io.StringIO()
+    # ShapeProp prints a full traceback to stderr before re-raising: capture stderr, drop it on
+    # failure (the error below names the fx node and the original error), pass it on otherwise.
     with torch.no_grad(), _eval_mode(gm):
         try:
-            ShapeProp(gm).propagate(torch.zeros((1, *input_shape), **like))
+            with contextlib.redirect_stderr(captured):
+                prop.propagate(torch.zeros((1, *input_shape), **like))
         except Exception as exc:
-            raise ValidationError(
-                f"the forward pass fails for input shape {input_shape}: {exc}") from exc
+            cause = exc.__cause__ or exc
+            where = (f" at fx node {prop.current.name!r} (module {_module_path(prop.current) or '<top>'!r})"
+                     if prop.current is not None else "")
+            raise ValidationError(f"the forward pass fails for input shape {input_shape}{where}: "
+                                  f"{type(cause).__name__}: {cause}") from exc
+    if captured.getvalue():
+        sys.stderr.write(captured.getvalue())
     ops = tuple(
         TracedOp(name=n.name, kind=kinds[n], node=n, module_path=_module_path(n),
                  module=gm.get_submodule(str(n.target)) if n.op == "call_module" else None,

@@ -55,6 +55,7 @@ def _model(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..encoding import encode, save_bipartite_npz
+    from ..errors import ValidationError
     from ..masks import load_masks
 
     t0 = time.perf_counter()
@@ -63,11 +64,16 @@ def run(args: argparse.Namespace) -> int:
     graph = encode(model, tuple(args.input_shape), kind=args.encoding, masks=masks,
                    identity_skips=not args.no_identity_skips,
                    progress=not args.no_progress and sys.stderr.isatty())
+    try:
+        if args.encoding == "mge":
+            graph.save_npz(args.out)
+        else:
+            save_bipartite_npz(graph, args.out, kind=args.encoding)
+    except OSError as exc:
+        raise ValidationError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from exc
     if args.encoding == "mge":
-        graph.save_npz(args.out)
         nodes, edges, layers = graph.num_nodes, graph.num_edges, graph.num_layers - 1
     else:
-        save_bipartite_npz(graph, args.out, kind=args.encoding)
         nodes, edges, layers = sum(g.num_nodes for g in graph), sum(g.num_edges for g in graph), len(graph)
     print(f"{args.encoding}: {nodes} nodes, {edges} edges, {layers} layers in "
           f"{time.perf_counter() - t0:.2f} s -> {args.out}")

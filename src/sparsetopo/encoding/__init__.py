@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 from torch import nn
 
+from ..errors import ValidationError
 from ..validation import check_choice, check_input_shape
 from .graph import (BipartiteGraph, MultipartiteGraph, load_bipartite_npz, load_graph,
                     save_bipartite_npz)
@@ -41,6 +42,9 @@ def encode(model: nn.Module, input_shape=(3, 32, 32), kind: str = "mge",
     know (naming the fx node and module path).
     """
     check_choice(kind, ENCODINGS, "encoding")
+    if not isinstance(model, nn.Module):
+        raise ValidationError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    input_shape = check_input_shape(input_shape)
     if kind == "rolled":
         from .rolled import encode_rolled
         return encode_rolled(model, masks)
@@ -50,7 +54,7 @@ def encode(model: nn.Module, input_shape=(3, 32, 32), kind: str = "mge",
     from ..tracing import trace
     from .unrolled import encode_mge
 
-    net = trace(model, check_input_shape(input_shape))
+    net = trace(model, input_shape)
     return encode_mge(net, model, masks, identity_skips=identity_skips, progress=progress)
 
 

@@ -132,7 +132,10 @@ class _Planner:
         return maps[0]
 
     def _checked(self, op: TracedOp, ids: torch.Tensor) -> torch.Tensor:
-        if op.shape is None or ids.dim() != len(op.shape) or tuple(ids.shape[1:]) != op.shape[1:]:
+        # a traced value keeps the batch dimension of 1 in front (flatten(x), x.view(-1) and
+        # x.squeeze() on a batch of one drop or fold it: the node map would be misread)
+        if (op.shape is None or not op.shape or op.shape[0] != 1 or ids.dim() != len(op.shape)
+                or tuple(ids.shape[1:]) != op.shape[1:]):
             raise UnsupportedOpError(
                 f"fx node {op.name!r} (module {op.module_path or '<top>'!r}) mixes the batch dimension "
                 f"or changes shape unexpectedly (node map {tuple(ids.shape)}, traced {op.shape})")

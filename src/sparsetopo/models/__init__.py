@@ -7,11 +7,13 @@ tensor-valued control flow, no lambdas) so the encoders can read them.
 """
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import torch
 from torch import nn
 
+from ..errors import ValidationError
 from ..validation import check_choice
 from .conv6 import Conv6, conv6
 from .init import init_weights
@@ -26,6 +28,13 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "wrn28_2": wrn28_2,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+#: name -> keyword options its constructor takes besides ``num_classes``
+MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
+    "conv6": ("in_channels", "input_size"),
+    "resnet20": ("in_channels", "shortcut"),
+    "resnet32": ("in_channels", "shortcut"),
+    "wrn28_2": ("in_channels",),
+}
 
 
 def build(name: str, num_classes: int = 10, *, seed: int | None = None, **kwargs) -> nn.Module:
@@ -36,8 +45,18 @@ def build(name: str, num_classes: int = 10, *, seed: int | None = None, **kwargs
     for the CIFAR ResNets, ``in_channels``, ``input_size`` for Conv-6).
     """
     check_choice(name, MODELS, "model")
-    if int(num_classes) < 2:
-        raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
+        raise ValidationError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise ValidationError(f"seed must be an integer or None, got {seed!r}")
+    unknown = sorted(set(kwargs) - set(MODEL_OPTIONS[name]))
+    if unknown:
+        raise ValidationError(f"unknown option(s) {', '.join(map(repr, unknown))} for model {name!r}; "
+                              f"it takes: {', '.join(MODEL_OPTIONS[name])}")
+    for key, least in (("in_channels", 1), ("input_size", 8)):  # input_size: Conv-6 pools 3 times
+        value = kwargs.get(key, least)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise ValidationError(f"{key} must be an integer of at least {least}, got {value!r}")
     # PyTorch's default init in the layer constructors draws from the global RNG; fork it so that
     # building a model never changes the caller's random stream (the init below replaces it all).
     with torch.random.fork_rng(devices=[]):
