@@ -94,3 +94,24 @@ def test_rolled_features_are_layer_normalised_then_averaged_ignoring_nan(pools):
     assert row["mean_component_size"] == pytest.approx(expected_c)
     assert row["drop"] == pytest.approx(1 - row["accuracy"] / row["dense_accuracy"])
     assert len(feats) == len(pool)
+
+
+def test_bad_seed_layer_and_infinite_values_are_named_errors(pools):
+    pool, layers = pools
+    bad = pool.astype({"seed": object})
+    bad.loc[0, "seed"] = "x"
+    with pytest.raises(PoolError, match="'seed' must hold integers; got 'x'"):
+        validate_pool(bad)
+    bad = pool.astype({"seed": float})
+    bad.loc[0, "seed"] = 1.5  # would silently become seed 1 and collide with another key
+    with pytest.raises(PoolError, match="'seed' must hold integers; got 1.5"):
+        validate_pool(bad)
+    assert validate_pool(pool.astype({"seed": float}))["seed"].dtype.kind == "i"
+    bad = layers.astype({"layer": object})
+    bad.loc[0, "layer"] = "x"
+    with pytest.raises(PoolError, match="'layer' must hold integers"):
+        validate_pool(bad, layers=True)
+    bad = pool.copy()
+    bad.loc[2, "k_core"] = np.inf  # NaN means a collapsed network; inf would poison min-max scaling
+    with pytest.raises(PoolError, match="'k_core' has an infinite value for model="):
+        validate_pool(bad)

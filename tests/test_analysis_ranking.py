@@ -104,3 +104,45 @@ def test_strategy_without_any_score_in_a_cell_is_nan_not_alphabetical():
     assert len(long) == 1 and np.isnan(long["rbo"].iloc[0])
     summary = rbo_summary(long)
     assert summary["rbo_mean"].isna().all()
+
+
+def test_mixture_score_is_eq5_with_mean_of_both_weight_vectors():
+    from sparsetopo.analysis.ranking import importance_weights, mixture_scores
+
+    rng = np.random.default_rng(0)
+    feats = pd.DataFrame({"model": ["x"] * 3 + ["y"] * 3, "dataset": "d", "pruner": ["a", "b", "c"] * 2,
+                          "sparsity": 0.9, "seed": 0, **{m: rng.random(6) for m in TOPOMETRICS}})
+    w_m, w_s = rng.normal(size=len(TOPOMETRICS)), rng.normal(size=len(TOPOMETRICS))
+    importance = pd.concat([
+        pd.DataFrame({"scenario": "architecture", "subset": "x", "metric": TOPOMETRICS, "pearson_r": w_m}),
+        pd.DataFrame({"scenario": "sparsity", "subset": 0.9, "metric": TOPOMETRICS, "pearson_r": w_s})])
+    scores = mixture_scores(feats, importance_weights(importance))
+    x = feats.loc[:2, TOPOMETRICS].to_numpy(float)
+    x = (x - x.min(0)) / (x.max(0) - x.min(0))  # min-max within model x only
+    np.testing.assert_allclose(scores.loc[:2, "topometric_mixture"], x @ ((w_m + w_s) / 2))
+    y = feats.loc[3:, TOPOMETRICS].to_numpy(float)
+    y = (y - y.min(0)) / (y.max(0) - y.min(0))
+    np.testing.assert_allclose(scores.loc[3:, "topometric_mixture"], y @ w_s)  # no w^M for model y: w^s alone
+
+
+def test_mixture_scales_seed_averaged_metrics(monkeypatch):
+    """Spec: average over seeds first, then min-max within the model. Per-network scaling would
+    let metric 1's seed spread (-90..90) shrink its weight and rank snip first here."""
+    import sparsetopo.analysis.ranking as ranking
+    from sparsetopo.analysis.pool import TOPOMETRICS
+    from sparsetopo.analysis.rbo import rbo
+
+    rows = []
+    for pruner, m1, m2, acc in (("snip", (10, 10), (0, 0), 0.9), ("grasp", (-90, 90), (1, 1), 0.5)):
+        for seed in (0, 1):
+            row = dict(model="resnet20", dataset="cifar10", pruner=pruner, sparsity=0.9, seed=seed,
+                       accuracy=acc, **{m: 0.0 for m in TOPOMETRICS})
+            row[TOPOMETRICS[0]], row[TOPOMETRICS[1]] = m1[seed], m2[seed]
+            rows.append(row)
+    w = np.zeros(len(TOPOMETRICS))
+    w[0], w[1] = 1.0, 0.1
+    monkeypatch.setattr(ranking, "importance_weights", lambda importance: (lambda m, s: w))
+    long = ranking.ranking_tables(pd.DataFrame(rows), None, importance=None)["table11_long"]
+    got = long.loc[long["strategy"] == ranking.MIXTURE, "rbo"].item()
+    # seed-averaged: snip scores 1·1 + 0.1·0 = 1, grasp 1·0 + 0.1·1 = 0.1 -> grasp ranked first
+    assert got == pytest.approx(rbo(["snip", "grasp"], ["grasp", "snip"]))

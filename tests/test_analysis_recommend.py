@@ -109,3 +109,15 @@ def test_rank_cli_end_to_end_prunes_encodes_and_measures(pool, tmp_path, capsys)
     assert sorted(ranking["pruner"]) == ["er", "uniform"] and ranking["rank"].tolist() == [1, 2]
     assert np.isfinite(ranking["mixture_score"]).all() and np.isfinite(ranking["predicted_drop"]).all()
     assert "predicted ranking for resnet20 at sparsity 0.98" in capsys.readouterr().out
+
+
+def test_rank_cli_rejects_a_bad_pool_before_pruning(pool, tmp_path, monkeypatch, capsys):
+    import sparsetopo.cli.rank as rank_cli
+
+    def never(*args, **kwargs):
+        raise AssertionError("candidates measured before the pool was validated")
+
+    monkeypatch.setattr(rank_cli, "candidate_metrics", never)
+    pool.drop(columns="k_core").to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["rank", "--model", "conv6", "--sparsity", "0.9", "--pool", str(tmp_path / "bad.csv")]) == 2
+    assert "missing required column(s): k_core" in capsys.readouterr().err

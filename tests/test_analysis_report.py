@@ -116,3 +116,15 @@ def test_accuracy_table_means_over_seeds_and_dense_row():
     assert "| cifar10 | resnet20 | snip | 60.0 ± 10.0 |" in text and "| dense | 90.0 |" in text
     single = accuracy_table(pool[pool["seed"] == 0])
     assert single["accuracy_std"].isna().all()
+
+
+def test_layer_pool_without_ramanujan_columns_skips_figure5(tmp_path):
+    pool, layers = synthetic_pools(models=("conv6",), datasets=("cifar10",), sparsities=(0.6, 0.9),
+                                   pruners=("snip", "er", "erk"), seeds=(0, 1), layers_per_network=2)
+    layers = layers.drop(columns=["delta_r", "delta_r_imdb", "lambda_imsg"])  # was a matplotlib traceback
+    report = build_report(validate_pool(pool), validate_pool(layers, layers=True), tmp_path, runs=1,
+                          oos_runs=0, progress=False)
+    assert any("no Ramanujan columns" in n and "Figure 5 skipped" in n for n in report.notes)
+    assert (tmp_path / "figure2_ramanujan_profiles.png").exists()
+    assert not (tmp_path / "figure5_ramanujan_density.png").exists()
+    assert set(pd.read_csv(tmp_path / "table4.csv")["strategy"]) == {"layer_density", "topometric_mixture"}

@@ -115,3 +115,23 @@ def test_cli_reads_a_rolled_graph_file(encoded, tmp_path):
     assert table["layer_density"].tolist() == pytest.approx(
         [lay.num_edges / (lay.num_left * lay.num_right) for lay in layers])
     assert table["delta_r"].tolist() == pytest.approx([M.delta_r(lay) for lay in layers], nan_ok=True)
+
+
+def test_cli_rejects_motif_sample_on_rolled_layers(encoded, tmp_path, capsys):
+    from sparsetopo.encoding import save_bipartite_npz
+
+    save_bipartite_npz(encoded[1], tmp_path / "rolled.npz", kind="rolled")
+    assert main(["metrics", str(tmp_path / "rolled.npz"), "--motif-sample", "3"]) == 2  # was silently ignored
+    assert "--motif-sample applies to an MGE" in capsys.readouterr().err
+
+
+def test_cli_says_when_the_layer_table_is_cut_to_the_terminal(encoded, tmp_path, capsys, monkeypatch):
+    from sparsetopo.encoding import save_bipartite_npz
+
+    monkeypatch.setenv("COLUMNS", "80")
+    save_bipartite_npz(encoded[1], tmp_path / "rolled.npz", kind="rolled")
+    assert main(["metrics", str(tmp_path / "rolled.npz")]) == 0
+    assert "--out FILE.csv" in capsys.readouterr().out  # 17 columns never fit in 80: say where the values are
+    monkeypatch.setenv("COLUMNS", "1000")
+    assert main(["metrics", str(tmp_path / "rolled.npz")]) == 0
+    assert "--out FILE.csv" not in capsys.readouterr().out

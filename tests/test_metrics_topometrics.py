@@ -397,3 +397,21 @@ def test_topometrics_official_compat_row():
     for name in ("sink_nodes", "source_nodes", "removable_out", "removable_in", "spectral_gap"):
         assert row[name] == pytest.approx(getattr(M, name)(g, compat="official"), nan_ok=True)
     assert row["k_core"] == M.k_core(g)
+
+
+def test_sparse_spectral_path_with_zero_weights_and_solver_failure(monkeypatch):
+    g = layered_dag([30, 40, 30], p_edge=0.1, p_skip=0.0, seed=3)
+    zero = MultipartiteGraph(src=g.src, dst=g.dst, weight=np.zeros(g.num_edges), num_nodes=g.num_nodes,
+                             layer_offsets=g.layer_offsets, layer_names=g.layer_names)
+    monkeypatch.setattr(expansion, "DENSE_MAX_NODES", 0)
+    # A = L = 0: was an ArpackError traceback ("starting vector is zero")
+    assert M.spectral_gap(zero) == 0.0 and M.spectral_radius(zero) == 0.0
+
+    def fail(*args, **kwargs):
+        raise expansion.spla.ArpackNoConvergence("no convergence", np.empty(0), np.empty((0, 0)))
+
+    monkeypatch.setattr(expansion.spla, "eigsh", fail)
+    with pytest.warns(M.MetricWarning, match="spectral_gap is NaN: ARPACK failed"):
+        assert math.isnan(M.spectral_gap(g))
+    with pytest.warns(M.MetricWarning, match="spectral_radius is NaN"):
+        assert math.isnan(M.spectral_radius(g))

@@ -100,6 +100,18 @@ def validate_pool(table: pd.DataFrame, layers: bool = False) -> pd.DataFrame:
     for column in KEY + ["accuracy", "dense_accuracy"]:
         if table[column].isna().any():
             raise PoolError(f"{what}: column {column!r} has missing values")
+    infinite = np.isinf(table[metrics + ["nodes", "edges"]]).any()
+    if infinite.any():  # NaN marks a collapsed network; ±inf is a broken value (it would poison min-max scaling)
+        column = str(infinite.idxmax())
+        row = table.loc[np.isinf(table[column])].iloc[0]
+        raise PoolError(f"{what}: column {column!r} has an infinite value for {_key_text(row)}")
+    for column in ("seed",) + (("layer",) if layers else ()):
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = values.isna() | (values != values.round())
+        if bad.any():
+            raise PoolError(f"{what}: column {column!r} must hold integers; got "
+                            f"{_show(table.loc[bad, column].iloc[0])} (row {int(np.flatnonzero(bad)[0])})")
+        table[column] = values.astype(int)
     for column in ("accuracy", "dense_accuracy"):
         out = (table[column] < 0) | (table[column] > 1)
         if out.any():
@@ -114,7 +126,6 @@ def validate_pool(table: pd.DataFrame, layers: bool = False) -> pd.DataFrame:
                         f"{_show(table.loc[bad_s, 'sparsity'].iloc[0])}")
     for column in ("model", "dataset", "pruner", "encoding") + (("layer_name",) if layers else ()):
         table[column] = table[column].astype(str)
-    table["seed"] = table["seed"].astype(int)
     unique = KEY + ["encoding"] + (["layer"] if layers else [])
     dup = table.duplicated(unique, keep=False)
     if dup.any():

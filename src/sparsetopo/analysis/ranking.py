@@ -7,7 +7,8 @@ The true ranking sorts mean accuracy, descending. Strategies:
   rolled BGE (Δr only over layers where Δr_imdb is defined); higher first; a network whose score
   is NaN in every layer is ranked first (an ascending sort then a reversal).
 * ``topometric_mixture`` (paper Eq. 5): ``r^p = Σ_i x_i^p (w_i^M + w_i^s)/2`` with x the 16
-  normalised topometrics min-max scaled within the model over the pool; ascending (NaN last).
+  normalised topometrics, averaged over seeds, then min-max scaled within the model over the pool;
+  ascending (NaN last).
 
 Exact ties are broken by the alphabetical order of pruner names. A ranking is compared with the
 true one by RBO (:mod:`.rbo`); a table cell is mean ± std (ddof 1) over datasets, and ``avg`` is
@@ -66,7 +67,7 @@ def mixture_scores(features: pd.DataFrame, weight_fn: WeightFn) -> pd.DataFrame:
         w = weight_fn(model, sparsity)
         if w is not None:
             score.loc[group.index] = group[TOPOMETRICS].to_numpy(float) @ w
-    out = scaled[KEY].copy()
+    out = scaled[[c for c in KEY if c in scaled.columns]].copy()
     out[MIXTURE] = score
     return out
 
@@ -137,10 +138,13 @@ def rbo_summary(long: pd.DataFrame) -> pd.DataFrame:
     return out[columns].reset_index(drop=True)
 
 
+CELL = ["model", "dataset", "sparsity", "pruner"]
+
+
 def seed_average(scores: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of every numeric column, per (model, dataset, sparsity, pruner)."""
     value_cols = [c for c in scores.columns if c not in KEY]
-    return scores.groupby(["model", "dataset", "sparsity", "pruner"], sort=True)[value_cols].mean().reset_index()
+    return scores.groupby(CELL, sort=True)[value_cols].mean().reset_index()
 
 
 def ranking_tables(features: pd.DataFrame, layers: pd.DataFrame | None, importance: pd.DataFrame,
@@ -151,18 +155,20 @@ def ranking_tables(features: pd.DataFrame, layers: pd.DataFrame | None, importan
     in-sample importance table; ``holdout``: {(model, sparsity): importance without that cell},
     which adds the out-of-sample strategy ``topometric_mixture_oos``.
     """
-    scores = features[KEY + ["accuracy"]].merge(mixture_scores(features, importance_weights(importance)), on=KEY)
+    # Spec: average every metric and the accuracy over the seeds first; the min-max scaling of the
+    # mixture then runs over these seed-averaged rows of each model.
+    averaged = seed_average(features[KEY + ["accuracy"] + TOPOMETRICS])
+    cells = averaged[CELL + ["accuracy"]].merge(mixture_scores(averaged, importance_weights(importance)), on=CELL)
     strategies = [MIXTURE]
     if holdout is not None:
-        oos = mixture_scores(features, lambda m, s: importance_weights(holdout[(m, s)])(m, s)
+        oos = mixture_scores(averaged, lambda m, s: importance_weights(holdout[(m, s)])(m, s)
                              if (m, s) in holdout else None)
-        scores = scores.merge(oos.rename(columns={MIXTURE: MIXTURE + "_oos"}), on=KEY)
+        cells = cells.merge(oos.rename(columns={MIXTURE: MIXTURE + "_oos"}), on=CELL)
         strategies.append(MIXTURE + "_oos")
     if layers is not None:
-        base = baseline_scores(layers)
-        scores = scores.merge(base, on=KEY, how="left")
+        base = seed_average(baseline_scores(layers))
+        cells = cells.merge(base, on=CELL, how="left")
         strategies = [c for c in BASELINES if c in base.columns] + strategies
-    cells = seed_average(scores)
     out = {}
     for name, pruners in TABLES.items():
         long = ranking_rbo(cells, strategies, pruners)

@@ -244,6 +244,10 @@ def _figures(report: Report, importance: pd.DataFrame, layers: pd.DataFrame | No
     correlation = figures.ramanujan_density_correlation(layers, dataset)
     write_csv(correlation, out / "figure5_correlation.csv")
     files.append(out / "figure5_correlation.csv")
+    if correlation.empty:
+        report.notes.append("Layer pool has no Ramanujan columns (delta_r, delta_r_imdb, lambda_imsg): "
+                            "Figure 5 skipped.")
+        return files
     files += figures.save_figure(figures.ramanujan_density_heatmap(correlation, dataset),
                                  out / "figure5_ramanujan_density")
     return files

@@ -101,6 +101,10 @@ def _rows(graph, densities: dict[str, float], motif_sample, compat: str, progres
 
     if not isinstance(graph, list):
         return [topometrics(graph, motif_sample=motif_sample, compat=compat, progress=progress)]
+    if motif_sample is not None:
+        from ..errors import ValidationError
+
+        raise ValidationError("--motif-sample applies to an MGE; rolled layers use the exact size-3 motif count")
     rows = []
     for layer in graph:
         row = {"layer": layer.name, **topometrics(layer, compat=compat), **ramanujan_metrics(layer, compat=compat)}
@@ -131,7 +135,10 @@ def _print_table(rows: list[dict]) -> None:
             table.add_column(key, justify="right" if key != "layer" else "left")
         for row in rows:
             table.add_row(*(fmt(v) for v in row.values()))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if console.measure(table, options=console.options.update_width(10_000)).maximum > console.width:
+        console.print("note: columns are cut to the terminal width; --out FILE.csv (or .json) keeps every value")
 
 
 def _write(rows: list[dict], out: str) -> None:

@@ -53,7 +53,7 @@ def candidate_metrics(model_name: str, sparsity: float, dataset: str, seed: int,
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_path
-    from ..analysis.pool import read_table
+    from ..analysis.pool import read_table, validate_pool
     from ..analysis.ranking import PAI_PRUNERS, RANDOM_PRUNERS
     from ..analysis.recommend import rank_pruners
     from ..errors import ValidationError
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     pruners = args.pruners or list(PAI_PRUNERS + RANDOM_PRUNERS)
     for pruner in pruners:
         check_choice(pruner, PAI_PRUNERS + RANDOM_PRUNERS, "pruner")
-    pool = read_table(args.pool)
+    pool = validate_pool(read_table(args.pool))  # before the slow prune/encode/measure stage
     candidates = candidate_metrics(args.model, sparsity, args.dataset, args.seed, pruners)
     ranking = rank_pruners(candidates, pool, args.model, sparsity, runs=args.runs)
     print(f"predicted ranking for {args.model} at sparsity {sparsity:g} (rank 1 = smallest expected drop):")

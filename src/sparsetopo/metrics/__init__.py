@@ -26,14 +26,10 @@ from .expansion import spectral_gap, spectral_radius
 from .local import disconnected_nodes, removable_in, removable_out, sink_nodes, source_nodes
 from .neighbourhood import (induced_four_node_counts, motifs_3, motifs_4, motifs_4_estimate, neighbors_1hop,
                             neighbors_2hop)
+from .normalize import normalize
 from .ramanujan import delta_r, ramanujan_metrics
 from .strength import k_core, node_strength
 from .summary import MGE_METRICS, ROLLED_METRICS, topometrics
-
-try:  # written by the analysis engineer (metrics/normalize.py)
-    from .normalize import normalize
-except ImportError:  # pragma: no cover - only while normalize.py is being written
-    pass
 
 TOPOMETRIC_COLUMNS = tuple(MGE_METRICS)
 ROLLED_COLUMNS = tuple(ROLLED_METRICS)

@@ -87,7 +87,7 @@ def spectral_gap(graph: GraphLike, *, compat: str = "default") -> float:
     bad = _check(p, "spectral_gap", 4 if compat == "official" else 2)
     if bad is not None:
         return bad
-    if p.num_edges == 0:
+    if p.num_edges == 0 or p.total_abs_weight == 0:  # A = 0: every eigenvalue is 0
         return 0.0
     try:
         if compat == "official":
@@ -99,8 +99,8 @@ def spectral_gap(graph: GraphLike, *, compat: str = "default") -> float:
         if _top_is_tied(p, vecs[:, 0]):
             return 0.0
         return float(vals[0] - vals[1])
-    except spla.ArpackNoConvergence:
-        return nan_warning("spectral_gap", "ARPACK did not converge")
+    except spla.ArpackError as exc:  # includes ArpackNoConvergence
+        return nan_warning("spectral_gap", f"ARPACK failed ({exc})")
 
 
 def _magnitude_gap(p: PreparedGraph) -> float:
@@ -131,7 +131,7 @@ def spectral_radius(graph: GraphLike) -> float:
     bad = _check(p, "spectral_radius")
     if bad is not None:
         return bad
-    if p.num_edges == 0:
+    if p.num_edges == 0 or p.total_abs_weight == 0:  # L = 0
         return 0.0
     try:
         if p.num_nodes <= DENSE_MAX_NODES:
@@ -139,5 +139,5 @@ def spectral_radius(graph: GraphLike) -> float:
             laplacian = np.diag(adjacency.sum(axis=1)) - adjacency
             return float(np.linalg.eigvalsh(laplacian)[-1])
         return float(_top_algebraic(p, 1, laplacian=True)[0][0])
-    except spla.ArpackNoConvergence:
-        return nan_warning("spectral_radius", "ARPACK did not converge")
+    except spla.ArpackError as exc:  # includes ArpackNoConvergence
+        return nan_warning("spectral_radius", f"ARPACK failed ({exc})")
