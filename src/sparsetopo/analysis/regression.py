@@ -12,7 +12,6 @@ computes both. Cost per subset: runs × regressors × folds fits on n × p data.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass, field
 
@@ -94,9 +93,11 @@ def cv_run(x: np.ndarray, y: np.ndarray, run: int, names: list[str]) -> tuple[np
 
 
 def _cv_chunk(x: np.ndarray, y: np.ndarray, runs: list[int], names: list[str]):
-    # Worker: one process per core already, so keep BLAS single-threaded; silence convergence chatter.
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    with warnings.catch_warnings():
+    # Worker: one process per core already, so keep BLAS single-threaded (threadpoolctl acts on
+    # already-loaded BLAS libraries, unlike OMP_NUM_THREADS); silence convergence chatter.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return [cv_run(x, y, run, names) for run in runs]
 
