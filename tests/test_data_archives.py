@@ -245,3 +245,39 @@ def test_tiny_imagenet_bad_archive_errors(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match="64x48, expected 64x64"):
         load_dataset("tiny_imagenet32", root=tmp_path)
 
+
+
+def test_normalisation_constants_and_classes_are_the_spec_values():
+    """Spec models-and-pruning.md §4: per-dataset mean / std (the approximate CIFAR-10 std is kept)."""
+    from sparsetopo.data import cifar, tiny_imagenet
+
+    c10, c100 = cifar.LAYOUTS["cifar10"], cifar.LAYOUTS["cifar100"]
+    assert (c10.mean, c10.std, c10.num_classes) == ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010), 10)
+    assert (c100.mean, c100.std, c100.num_classes) == ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761), 100)
+    assert (c100.label_bytes, c100.label_offset) == (2, 1)  # the fine label
+    assert (tiny_imagenet.MEAN, tiny_imagenet.STD) == ((0.4802, 0.4481, 0.3975), (0.2770, 0.2691, 0.2821))
+    assert tiny_imagenet.VAL_PER_CLASS == 25
+
+
+def test_unwritable_cache_converts_in_memory_with_a_warning(tmp_path, monkeypatch):
+    arrays = {"a": np.arange(3, dtype=np.uint8)}
+    calls = []
+
+    def convert():
+        calls.append(1)
+        return arrays
+
+    blocker = tmp_path / "a_file"  # the data root is a regular file: no directory can be made there
+    blocker.write_text("x")
+    with pytest.warns(UserWarning, match="cannot write the dataset cache"):
+        out = download.load_or_convert(blocker / "d.npz", ("a",), convert)
+    np.testing.assert_array_equal(out["a"], arrays["a"])
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(download, "atomic_path", refuse)  # read-only root: the cache cannot be written
+    with pytest.warns(UserWarning, match="cannot write the dataset cache"):
+        out = download.load_or_convert(tmp_path / "d.npz", ("a",), convert)
+    np.testing.assert_array_equal(out["a"], arrays["a"])
+    assert len(calls) == 2 and not (tmp_path / "d.npz").exists()

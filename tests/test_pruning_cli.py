@@ -42,3 +42,16 @@ def test_bad_sparsity_is_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: sparsity") and "Traceback" not in err
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_bad_num_classes_and_unwritable_out_are_one_line_errors(tmp_path, capsys):
+    base = ["prune", "--model", "resnet20", "--pruner", "erk", "--sparsity", "0.9"]
+    assert main(base + ["--num-classes", "0", "--out", str(tmp_path / "m.safetensors")]) == 2
+    assert "--num-classes" in capsys.readouterr().err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for out in (tmp_path, blocker / "m.safetensors"):  # a directory; a path under a regular file
+        assert main(base + ["--num-classes", "10", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --out") and "Traceback" not in err
+    assert blocker.read_text() == "x"

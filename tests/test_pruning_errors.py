@@ -85,3 +85,13 @@ def test_bad_options_data_and_device(model):
         prune(nn.Linear(3, 2), "erk", 0.95)
     with pytest.raises(ValidationError, match="input_shape"):
         prune(model, "synflow", 0.9, input_shape=(3, 0, 8))
+
+
+def test_switch_options_must_be_booleans(model):
+    # "false" is a truthy string: taken as is, it would silently switch Bernoulli sampling on
+    with pytest.raises(ValidationError, match="bernoulli='false'.*True or False"):
+        prune(model, "erk", 0.9, bernoulli="false")
+    with pytest.raises(ValidationError, match="snip_xavier_reinit"):
+        prune(model, "snip", 0.9, data=dataset(), snip_xavier_reinit=1)
+    with pytest.raises(ValidationError, match="detach_first_momentum"):
+        prune(model, "prospr", 0.9, data=dataset(), detach_first_momentum="yes")

@@ -278,3 +278,45 @@ def test_every_registry_model_prunes(name):
     total = sum(m.weight.numel() for m in prunable_modules(model).values())
     assert kept(prune(model, "snip", 0.95, data=data, batch_size=4)) == keep_count(0.05, total)
     assert kept(prune(model, "erk", 0.95)) == keep_count(0.05, total)
+
+
+def test_synflow_matches_a_direct_linearised_float64_computation():
+    """Two rounds against an independent computation: eval mode, float64, |every state entry|,
+    R = Σ f(ones), rescoring with the current mask, keep counts floor(N·d^(k/2) + 0.5)."""
+    model = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 3, 3),
+                          nn.Flatten(), nn.Linear(12, 3))
+    init_weights(model, torch.Generator().manual_seed(0))
+    with torch.no_grad():  # negative BN entries: the abs() and the eval mode both change the scores
+        g = torch.Generator().manual_seed(1)
+        model[1].weight.copy_(-torch.rand(4, generator=g) - 0.5)
+        model[1].bias.copy_(-torch.rand(4, generator=g))
+        model[1].running_mean.copy_(-torch.rand(4, generator=g))
+        model[1].running_var.copy_(torch.rand(4, generator=g) + 0.5)
+    reference = copy.deepcopy(model).eval().double()
+    with torch.no_grad():
+        for tensor in reference.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.abs_()
+    layers = [m for m in reference if isinstance(m, (nn.Conv2d, nn.Linear))]
+    originals = [m.weight.detach().clone() for m in layers]
+    total = sum(w.numel() for w in originals)
+    density = 0.2
+    alive = np.ones(total, dtype=bool)
+    for k in (1, 2):
+        with torch.no_grad():
+            for m, w, keep in zip(layers, originals, np.split(alive, np.cumsum([w.numel() for w in originals])[:-1])):
+                m.weight.copy_(w * torch.from_numpy(keep).reshape(w.shape))
+        grads = torch.autograd.grad(reference(torch.ones(1, 2, 4, 4, dtype=torch.float64)).sum(),
+                                    [m.weight for m in layers])
+        score = torch.cat([(m.weight * gr).abs().reshape(-1) for m, gr in zip(layers, grads)]).detach().numpy()
+        score = np.where(alive, score, -np.inf)
+        count = int(np.floor(total * density ** (k / 2) + 0.5))
+        alive = np.zeros(total, dtype=bool)
+        alive[np.lexsort((np.arange(total), -score))[:count]] = True
+    masks = prune(model, "synflow", 1 - density, input_shape=(2, 4, 4), iterations=2)
+    got = np.concatenate([m.numpy().ravel() for m in masks.values()])
+    assert got.sum() == keep_count(density, total)
+    assert np.array_equal(got, alive)
+    train_mode = copy.deepcopy(reference).train()  # batch statistics would give other scores
+    assert not torch.allclose(train_mode(torch.ones(1, 2, 4, 4, dtype=torch.float64)),
+                              reference(torch.ones(1, 2, 4, 4, dtype=torch.float64)))

@@ -119,3 +119,12 @@ def test_cli_rejects_bad_file_before_any_work(tmp_path, capsys):
 def test_not_toml(tmp_path):
     with pytest.raises(StudyConfigError, match="not valid TOML"):
         load_config(write(tmp_path, "[grid\nmodels = "))
+
+
+def test_cli_out_that_is_a_file_is_a_one_line_error(tmp_path, capsys):
+    blocker = write(tmp_path, "not a directory", "taken")
+    for out in (blocker, blocker / "sub"):
+        assert main(["study", "run", str(write(tmp_path, GOOD, "ok.toml")), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: --out") and "Traceback" not in err
+    assert blocker.read_text() == "not a directory"

@@ -55,3 +55,28 @@ def test_train_help_explains_the_flags(capsys):
     for flag in ("--model", "--dataset", "--masks", "--epochs", "--out", "--seed", "--device", "--data-root"):
         assert flag in text
     assert "resumes" in text
+
+
+def test_masks_of_another_model_and_out_file_are_one_line_errors(tmp_path, capsys):
+    model = build("resnet20", 10, seed=0)
+    mask_file = tmp_path / "r20.safetensors"
+    save_masks({n: torch.ones(p.shape, dtype=torch.bool) for n, p in prunable_parameters(model).items()}, mask_file)
+    # ResNet-20 masks name a subset of ResNet-32's layers: the rest would silently stay dense
+    rc = main(["train", "--model", "resnet32", "--masks", str(mask_file), "--epochs", "1",
+               "--out", str(tmp_path / "o"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error:") and "r20.safetensors" in err and "layer1.3.conv1.weight" in err
+    assert not (tmp_path / "o").exists()
+    # option-B masks on an option-A ResNet-20 name unknown shortcut convs (already an error); the
+    # other way round, option-A masks leave the option-B shortcut convs unmasked
+    model_a = build("resnet20", 10, seed=0, shortcut="A")
+    a_file = tmp_path / "a.safetensors"
+    save_masks({n: torch.ones(p.shape, dtype=torch.bool) for n, p in prunable_parameters(model_a).items()}, a_file)
+    rc = main(["train", "--model", "resnet20", "--masks", str(a_file), "--epochs", "1",
+               "--out", str(tmp_path / "o"), "--no-progress"])
+    assert rc == 2 and "shortcut" in capsys.readouterr().err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    rc = main(["train", "--model", "resnet20", "--epochs", "1", "--out", str(blocker), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith("error: --out") and "Traceback" not in err

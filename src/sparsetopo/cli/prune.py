@@ -39,10 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import ValidationError
     from ..masks import global_density, layer_density, save_masks
     from ..models import build
     from ..pruning import ITERATIVE_PRUNERS, PRUNERS, prune
 
+    if args.num_classes is not None and args.num_classes < 2:
+        raise ValidationError(f"--num-classes must be at least 2, got {args.num_classes}")
+    check_output_file(args.out)
     needs_data = PRUNERS[args.pruner].needs_data
     bundle = None
     if needs_data or args.num_classes is None:
@@ -55,7 +59,10 @@ def run(args: argparse.Namespace) -> int:
     masks = prune(model, args.pruner, args.sparsity, data=bundle.train if needs_data else None, seed=args.seed,
                   device=args.device, input_shape=bundle.input_shape if bundle is not None else None,
                   progress=args.pruner in ITERATIVE_PRUNERS and not args.no_progress)
-    save_masks(masks, args.out)
+    try:
+        save_masks(masks, args.out)
+    except OSError as exc:
+        raise ValidationError(f"cannot write mask file {args.out!r} ({exc.strerror or exc})") from None
     kept = sum(int(m.sum()) for m in masks.values())
     total = sum(m.numel() for m in masks.values())
     print(f"{args.pruner} on {args.model}: kept {kept} of {total} weights, "
@@ -64,3 +71,17 @@ def run(args: argparse.Namespace) -> int:
     for name, density in layer_density(masks).items():
         print(f"  {name:<{width}}  {masks[name].numel():>9}  density {density:.4f}")
     return 0
+
+
+def check_output_file(path: str) -> None:
+    """``--out`` must name a file that can be created: not a directory, not under a regular file."""
+    from pathlib import Path
+
+    from ..errors import ValidationError
+
+    out = Path(path)
+    if out.is_dir():
+        raise ValidationError(f"--out {path!r} is a directory; give a file name, e.g. {str(out / 'masks.safetensors')!r}")
+    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise ValidationError(f"--out {path!r}: {str(blocked)!r} is a file, not a directory")

@@ -67,9 +67,11 @@ def _config(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .train import check_output_dir
     from ..study import run_study
 
     config = _config(args)
+    check_output_dir(args.out)
     cells = config.cells()
     print(f"study {config.source}: {len(cells)} cells ({sum(c.is_dense for c in cells)} dense) "
           f"-> {args.out} [{config.executor}, jobs={config.jobs}]", file=sys.stderr)

@@ -51,10 +51,13 @@ def run(args: argparse.Namespace) -> int:
     from ..models import build
     from ..training import Recipe, train
 
+    check_output_dir(args.out)
+    masks = load_masks(args.masks) if args.masks else None  # a bad mask file fails before any download
     bundle = load_dataset(args.dataset, args.data_root, download=args.download, seed=args.seed)
-    masks = load_masks(args.masks) if args.masks else None
     kwargs = {"shortcut": args.shortcut} if args.model.startswith("resnet") else {}
     model = build(args.model, bundle.num_classes, seed=args.seed, **kwargs)
+    if masks is not None:
+        check_masks_cover_model(masks, model, args.masks)
     recipe = Recipe.paper(args.model, args.dataset)
     if args.epochs is not None:
         recipe = recipe.shortened(args.epochs)
@@ -62,3 +65,26 @@ def run(args: argparse.Namespace) -> int:
                    device=args.device, deterministic=args.deterministic, progress=not args.no_progress)
     print(f"test accuracy {result.accuracy:.4f} after {result.epochs} epochs; results in {args.out}/result.json")
     return 0
+
+
+def check_output_dir(path: str) -> None:
+    """``--out`` must be a directory or creatable as one (not an existing file, not under a file)."""
+    from pathlib import Path
+
+    from ..errors import ValidationError
+
+    blocked = next((p for p in (Path(path), *Path(path).parents) if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise ValidationError(f"--out {path!r}: {str(blocked)!r} is a file, not a directory")
+
+
+def check_masks_cover_model(masks, model, mask_file: str) -> None:
+    """A mask file from ``sparsetopo prune`` has a mask for every prunable layer of its model; one
+    that misses some was made for another model (--model, --shortcut) and would leave them dense."""
+    from ..errors import MaskError
+    from ..masks import prunable_parameters
+
+    missing = [name for name in prunable_parameters(model) if name not in masks]
+    if missing:
+        raise MaskError(f"mask file {mask_file!r} has no mask for {len(missing)} prunable layer(s) of the model "
+                        f"(e.g. {missing[0]!r}): was it made for another --model or --shortcut?")

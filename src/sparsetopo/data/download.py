@@ -117,22 +117,41 @@ def load_or_convert(cache: Path, keys: tuple[str, ...], convert: Callable[[], di
                     ) -> dict[str, np.ndarray]:
     """Arrays ``keys`` from the ``.npz`` cache, building it with ``convert()`` when absent or corrupted.
 
-    The cache is written atomically (``np.savez``, no pickle) under a lock file beside it.
+    The cache is written atomically (``np.savez``, no pickle) under a lock file beside it. A data
+    root that cannot be written (read-only shared archives) is not an error: the arrays are then
+    converted in memory, with a warning that the conversion is repeated on every load.
     """
     from filelock import FileLock
 
     arrays = _read_cache(cache, keys)
     if arrays is not None:
         return arrays
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(cache) + ".lock"):
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(cache) + ".lock")
+        lock.acquire()
+    except OSError as exc:
+        _warn_uncached(cache, exc)
+        return convert()
+    try:
         arrays = _read_cache(cache, keys)  # another process may have built it meanwhile
         if arrays is None:
             arrays = convert()
-            with atomic_path(cache) as tmp:
-                with open(tmp, "wb") as fh:
-                    np.savez(fh, **arrays)
+            try:
+                with atomic_path(cache) as tmp:
+                    with open(tmp, "wb") as fh:
+                        np.savez(fh, **arrays)
+            except OSError as exc:
+                _warn_uncached(cache, exc)
+    finally:
+        lock.release()
     return arrays
+
+
+def _warn_uncached(cache: Path, exc: OSError) -> None:
+    warnings.warn(f"cannot write the dataset cache {str(cache)!r} ({exc.strerror or exc}); the archive is "
+                  f"converted in memory, again on every load (make the data root writable to cache it)",
+                  stacklevel=3)
 
 
 def _read_cache(cache: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray] | None:

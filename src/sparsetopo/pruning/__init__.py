@@ -125,6 +125,8 @@ def _attach_data(ctx: PruneContext, scoring: nn.Module, spec: PrunerSpec, data: 
 OPTION_RANGES: dict[str, tuple[type, float]] = {
     "batch_size": (int, 1), "samples_per_class": (int, 1), "num_iters": (int, 1), "iterations": (int, 1),
     "inner_steps": (int, 0), "temperature": (float, 1e-12), "lr": (float, 0.0), "momentum": (float, 0.0)}
+#: switches that must be real booleans (a string such as "false" would otherwise count as True)
+BOOL_OPTIONS: tuple[str, ...] = ("bernoulli", "snip_xavier_reinit", "detach_first_momentum")
 
 
 def _check_options(pruner: str, spec: PrunerSpec, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -135,6 +137,8 @@ def _check_options(pruner: str, spec: PrunerSpec, options: Mapping[str, Any]) ->
                               f"valid: {', '.join(spec.options) or '(none)'}")
     merged = {**spec.options, **options}
     for name, value in options.items():
+        if name in BOOL_OPTIONS and not isinstance(value, bool):
+            raise ValidationError(f"option {name}={value!r} of pruner {pruner!r} must be True or False")
         if name in OPTION_RANGES:
             kind, low = OPTION_RANGES[name]
             ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low
