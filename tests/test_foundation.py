@@ -94,3 +94,17 @@ def test_atomic_files_get_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
+
+
+def test_check_device():
+    import torch
+
+    from sparsetopo.validation import check_device
+
+    assert check_device(None) == torch.device("cpu")
+    assert check_device(None, default="auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValidationError, match="unknown device 'gpu0'"):
+        check_device("gpu0")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValidationError, match="CUDA is not available"):
+            check_device("cuda")

@@ -35,7 +35,7 @@ from .data import DATASET_NAMES, DatasetBundle, ImageArrayDataset, iterate_batch
 from .errors import CheckpointError, MaskError, ValidationError
 from .masks import (apply_masks, effective_weights, freeze_biases, get_masks, global_density,
                     masks_digest, prunable_modules, prunable_parameters)
-from .validation import check_choice
+from .validation import check_choice, check_device
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RESULT_NAME = "result.json"
@@ -133,7 +133,7 @@ def train(model: nn.Module, dataset_bundle: DatasetBundle, recipe: Recipe, *,
     ``on_epoch_end(epoch, record)`` runs after each epoch's checkpoint is written.
     """
     _check_train_args(model, dataset_bundle, recipe, seed, eval_every)
-    device = resolve_device(device)
+    device = check_device(device, default="auto")
     fixed = _attach_masks(model, masks, freeze_bias)
     model.to(device)
     optimizer = make_optimizer(model, recipe)
@@ -177,20 +177,6 @@ def _check_train_args(model: Any, bundle: Any, recipe: Any, seed: Any, eval_ever
         raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
         raise ValidationError(f"eval_every must be a non-negative integer, got {eval_every!r}")
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``device`` as a ``torch.device`` (default CUDA when available, else CPU); raises
-    :class:`ValidationError` for an unknown or unavailable device."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValidationError(f"unknown device {device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValidationError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 def _attach_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None, freeze_bias: bool

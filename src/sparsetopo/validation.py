@@ -38,3 +38,21 @@ def check_input_shape(shape: Sequence[int]) -> tuple[int, int, int]:
     if min(c, h, w) <= 0:
         raise ValidationError(f"input_shape must be positive, got {tuple(shape)!r}")
     return c, h, w
+
+
+def check_device(device, default: str = "cpu"):
+    """``device`` as a ``torch.device``; raises naming an unknown or unavailable device.
+
+    ``None`` means ``default``: ``"cpu"``, or ``"auto"`` for CUDA when available, else CPU.
+    """
+    import torch
+
+    if device is None:
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if default == "auto" else default
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValidationError(f"unknown device {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValidationError(f"device {device!r} requested but CUDA is not available")
+    return dev

@@ -47,7 +47,8 @@ def save_figure(fig, path_stem: str | os.PathLike) -> list[Path]:
     return paths
 
 
-def _subset_label(value) -> str:
+def subset_label(value) -> str:
+    """A subset value as printed in tables and figures: sparsities as ``0.9``, names as they are."""
     return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
@@ -63,7 +64,7 @@ def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str):
         if np.isfinite(value):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if abs(value) > 0.6 else "black")
-    ax.set_xticks(range(grid.shape[1]), [_subset_label(c) for c in grid.columns])
+    ax.set_xticks(range(grid.shape[1]), [subset_label(c) for c in grid.columns])
     ax.set_yticks(range(len(TOPOMETRICS)), [LABELS[m] for m in TOPOMETRICS])
     ax.set_xlabel("sparsity" if scenario == "sparsity" else "model")
     start = 0

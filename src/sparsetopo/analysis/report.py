@@ -17,6 +17,7 @@ import pandas as pd
 
 from .._io import atomic_path, atomic_write_text
 from . import figures
+from .figures import subset_label
 from .importance import holdout_importance, importance_table
 from .pool import network_features
 from .ranking import MIXTURE, TABLES, ranking_tables
@@ -46,10 +47,6 @@ def pm(mean: float, std: float, digits: int = 2) -> str:
     """``mean ± std`` in the paper's style (std omitted when NaN)."""
     text = paper_number(mean, digits)
     return text if text == "–" or not math.isfinite(std) else f"{text} ± {paper_number(std, digits)}"
-
-
-def subset_label(value) -> str:
-    return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

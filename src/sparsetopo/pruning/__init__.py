@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ValidationError
 from ..masks import apply_masks, clone_model, prunable_modules, prunable_parameters, remove_masks
-from ..validation import check_choice, check_input_shape, check_sparsity
+from ..validation import check_choice, check_device, check_input_shape, check_sparsity
 from . import grasp, layerwise, prospr, snip, synflow
 from .batches import batch_stream, resolve_data
 from .core import (MaskDict, PruneContext, PruningError, PruningWarning, global_topk, keep_count,
@@ -85,7 +85,7 @@ def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed
     if n_keep == 0:
         raise ValidationError(f"sparsity {sparsity} keeps no weight of the {total} prunable ones")
     input_shape = _check_shape(input_shape) if input_shape is not None else None
-    device = _check_device(device)
+    device = check_device(device)
 
     scoring = remove_masks(clone_model(model)).to(device)
     for weight in weights_of(scoring).values():
@@ -148,17 +148,6 @@ def _check_options(pruner: str, spec: PrunerSpec, options: Mapping[str, Any]) ->
                                       f"{'an integer' if kind is int else 'a number'} >= {low:g}")
             merged[name] = kind(value)
     return merged
-
-
-def _check_device(device: str | torch.device | None) -> torch.device:
-    """A usable torch device (default CPU); unknown or unavailable devices are a ValidationError."""
-    try:
-        dev = torch.device(device) if device is not None else torch.device("cpu")
-    except (RuntimeError, TypeError) as exc:
-        raise ValidationError(f"unknown device {device!r} ({exc})") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValidationError(f"device {device!r} requested but CUDA is not available")
-    return dev
 
 
 def _check_shape(shape: Any) -> tuple[int, ...]:
