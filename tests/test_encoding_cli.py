@@ -61,4 +61,19 @@ def test_bad_num_classes_and_unwritable_out_are_one_line(tmp_path, capsys):
     code = main(["encode", "--model", "resnet20", "--input-shape", "3", "4", "4", "--no-progress",
                  "--out", str(tmp_path / "file" / "x.npz")])
     err = capsys.readouterr().err
-    assert code == 2 and err.startswith("error: cannot write --out") and err.count("\n") == 1
+    # caught before any encoding work, in one line
+    assert code == 2 and "is a file, not a directory" in err and err.count("\n") == 1
+
+
+def test_mask_file_of_another_model_is_refused(tmp_path, capsys):
+    import torch
+
+    from sparsetopo.masks import prunable_parameters, save_masks
+    from sparsetopo.models import build
+
+    small = {n: torch.ones(p.shape, dtype=torch.bool) for n, p in prunable_parameters(build("resnet20")).items()}
+    save_masks(small, tmp_path / "r20.safetensors")
+    code = main(["encode", "--model", "resnet32", "--masks", str(tmp_path / "r20.safetensors"),
+                 "--input-shape", "3", "8", "8", "--out", str(tmp_path / "g.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and "has no mask for" in err and not (tmp_path / "g.npz").exists()

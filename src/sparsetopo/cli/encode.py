@@ -5,6 +5,8 @@ import argparse
 import sys
 import time
 
+from ._checks import check_masks_cover_model, check_output_file
+
 EPILOG = """\
 Output: --encoding mge writes one MultipartiteGraph .npz (src, dst, weight, num_nodes,
 layer_offsets, layer_names); rolled / rolled_channel write all layers' bipartite graphs into one
@@ -59,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
     from ..masks import load_masks
 
     t0 = time.perf_counter()
+    check_output_file(args.out, "graph.npz")
     model = _model(args)
     masks = load_masks(args.masks) if args.masks else None
+    if masks is not None:
+        check_masks_cover_model(masks, model, args.masks)
     graph = encode(model, tuple(args.input_shape), kind=args.encoding, masks=masks,
                    identity_skips=not args.no_identity_skips,
                    progress=not args.no_progress and sys.stderr.isatty())

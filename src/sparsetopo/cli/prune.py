@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._checks import check_output_file
+
 EPILOG = """\
 The model is built with Kaiming-normal init from --seed; the same --seed drives which samples the
 data-driven pruners (snip, grasp, prospr) see and the random positions of uniform / er / erk, so a
@@ -46,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.num_classes is not None and args.num_classes < 2:
         raise ValidationError(f"--num-classes must be at least 2, got {args.num_classes}")
-    check_output_file(args.out)
+    check_output_file(args.out, "masks.safetensors")
     needs_data = PRUNERS[args.pruner].needs_data
     bundle = None
     if needs_data or args.num_classes is None:
@@ -71,17 +73,3 @@ def run(args: argparse.Namespace) -> int:
     for name, density in layer_density(masks).items():
         print(f"  {name:<{width}}  {masks[name].numel():>9}  density {density:.4f}")
     return 0
-
-
-def check_output_file(path: str) -> None:
-    """``--out`` must name a file that can be created: not a directory, not under a regular file."""
-    from pathlib import Path
-
-    from ..errors import ValidationError
-
-    out = Path(path)
-    if out.is_dir():
-        raise ValidationError(f"--out {path!r} is a directory; give a file name, e.g. {str(out / 'masks.safetensors')!r}")
-    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise ValidationError(f"--out {path!r}: {str(blocked)!r} is a file, not a directory")

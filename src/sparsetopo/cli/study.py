@@ -67,7 +67,7 @@ def _config(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .train import check_output_dir
+    from ._checks import check_output_dir
     from ..study import run_study
 
     config = _config(args)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._checks import check_masks_cover_model, check_output_dir
+
 EPILOG = """\
 The model is built with Kaiming-normal init from --seed, so pass the same --seed you gave to
 `sparsetopo prune` (the masks were computed on that init). Without --epochs the full paper recipe
@@ -65,26 +67,3 @@ def run(args: argparse.Namespace) -> int:
                    device=args.device, deterministic=args.deterministic, progress=not args.no_progress)
     print(f"test accuracy {result.accuracy:.4f} after {result.epochs} epochs; results in {args.out}/result.json")
     return 0
-
-
-def check_output_dir(path: str) -> None:
-    """``--out`` must be a directory or creatable as one (not an existing file, not under a file)."""
-    from pathlib import Path
-
-    from ..errors import ValidationError
-
-    blocked = next((p for p in (Path(path), *Path(path).parents) if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise ValidationError(f"--out {path!r}: {str(blocked)!r} is a file, not a directory")
-
-
-def check_masks_cover_model(masks, model, mask_file: str) -> None:
-    """A mask file from ``sparsetopo prune`` has a mask for every prunable layer of its model; one
-    that misses some was made for another model (--model, --shortcut) and would leave them dense."""
-    from ..errors import MaskError
-    from ..masks import prunable_parameters
-
-    missing = [name for name in prunable_parameters(model) if name not in masks]
-    if missing:
-        raise MaskError(f"mask file {mask_file!r} has no mask for {len(missing)} prunable layer(s) of the model "
-                        f"(e.g. {missing[0]!r}): was it made for another --model or --shortcut?")
