@@ -165,3 +165,15 @@ def test_bad_arguments(digits):
     with pytest.raises(MaskError, match="unknown parameter"):
         train(tiny_model(), small, Recipe(epochs=1, milestones=()), masks={"nope.weight": torch.ones(1)},
               progress=False)
+
+
+def test_checkpoint_of_a_same_class_other_size_model_is_another_run(digits, tmp_path):
+    from sparsetopo.models import build
+
+    small, recipe = digits.subset(16, 8), Recipe(epochs=2, milestones=(), batch_size=16)
+    with pytest.raises(Stop):
+        train(build("resnet20", seed=0), small, recipe, out_dir=tmp_path, progress=False,
+              on_epoch_end=_stop_after(1))
+    # resnet32 shares resnet20's class: the identity must still tell them apart
+    with pytest.raises(CheckpointError, match="another run.*num_parameters"):
+        train(build("resnet32", seed=0), small, recipe, out_dir=tmp_path, progress=False)

@@ -286,7 +286,8 @@ def check_pruned_weights_zero(model: nn.Module, masks: Mapping[str, torch.Tensor
 def _run_identity(model: nn.Module, bundle: DatasetBundle, recipe: Recipe, seed: int,
                   masks: Mapping[str, torch.Tensor], freeze_bias: bool) -> dict[str, Any]:
     """What a checkpoint must match to be resumed (and what result.json records about the run)."""
-    return {"model": type(model).__name__, "dataset": bundle.name, "num_train": len(bundle.train),
+    return {"model": type(model).__name__, "num_parameters": sum(p.numel() for p in model.parameters()),
+            "dataset": bundle.name, "num_train": len(bundle.train),
             "num_test": len(bundle.test), "recipe": recipe.to_dict(), "seed": int(seed),
             "freeze_bias": bool(freeze_bias), "masks_digest": masks_digest(masks) if masks else None,
             "density": global_density(get_masks(model))}
