@@ -95,8 +95,6 @@ METHOD_KINDS: dict[str, str] = {
                             "squeeze", "unsqueeze", "chunk", "split", "size", "dim", "unflatten")},
 }
 
-WEIGHTED_KINDS = ("conv2d", "linear")
-
 
 @dataclass(frozen=True, eq=False)
 class TracedOp:
@@ -133,11 +131,6 @@ class TracedNetwork:
 
     def __iter__(self) -> Iterator[TracedOp]:
         return iter(self.ops)
-
-    @property
-    def weighted(self) -> tuple[TracedOp, ...]:
-        """The Conv2d / Linear calls, in execution order."""
-        return tuple(op for op in self.ops if op.kind in WEIGHTED_KINDS)
 
 
 def _opaque_autograd_call(function: type) -> Callable:

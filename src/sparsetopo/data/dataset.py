@@ -46,11 +46,6 @@ class ImageArrayDataset(Dataset):
         image = self.transform(self.images[index:index + 1], self.generator)
         return image[0], int(self.labels[index])
 
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """(C, H, W) of one item."""
-        return tuple(int(v) for v in self.images.shape[1:])  # type: ignore[return-value]
-
     def reseed(self, seed: int) -> None:
         """Restart this dataset's augmentation generator from ``seed``."""
         self.generator.manual_seed(int(seed))

@@ -155,10 +155,15 @@ def pad_map(args: tuple, kwargs: dict, module: nn.Module | None) -> torch.Tensor
     else:
         bound = _bind_pad(*args, **kwargs)
         x, pads, mode = bound["input"], tuple(bound["pad"]), bound["mode"]
+    return pad_ids(x, pads, mode)
+
+
+def pad_ids(ids: torch.Tensor, pads: tuple, mode: str) -> torch.Tensor:
+    """Pad a node-id map: constant padding adds -1 (no node); reflect / replicate / circular repeat ids."""
     if mode == "constant":
-        return F.pad(x, pads, mode="constant", value=NONE)
-    # reflect / replicate only move values: run them on float64 ids (exact below 2**53)
-    return F.pad(x.double(), pads, mode=mode).round().long()
+        return F.pad(ids, pads, mode="constant", value=NONE)
+    # these modes only move values: run them on float64 ids (exact below 2**53)
+    return F.pad(ids.double(), pads, mode=mode).round().long()
 
 
 def _bind_pad(input, pad, mode="constant", value=None):

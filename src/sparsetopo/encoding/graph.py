@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 NETWORKX_MAX_EDGES = 2_000_000
 
 
-def _id_dtype(num_nodes: int) -> np.dtype:
+def id_dtype(num_nodes: int) -> np.dtype:
+    """int32 node ids while they fit, int64 beyond."""
     return np.dtype(np.int32) if num_nodes < 2**31 - 1 else np.dtype(np.int64)
 
 
@@ -59,7 +60,7 @@ class MultipartiteGraph:
 
     def __post_init__(self) -> None:
         n = int(self.num_nodes)
-        dt = _id_dtype(n)
+        dt = id_dtype(n)
         object.__setattr__(self, "num_nodes", n)
         object.__setattr__(self, "src", np.ascontiguousarray(self.src, dtype=dt))
         object.__setattr__(self, "dst", np.ascontiguousarray(self.dst, dtype=dt))

@@ -45,7 +45,7 @@ from ..masks import effective_weights, get_masks, validate_masks
 from ..tracing import TracedNetwork, TracedOp
 from . import _nodemaps as nm
 from ._edges import EDGE_RULES, concat_and_free, merge_duplicates
-from .graph import MultipartiteGraph
+from .graph import MultipartiteGraph, id_dtype
 
 CONSTANT = "<constant>"  #: env value of a tensor that does not depend on the network input
 
@@ -179,7 +179,7 @@ class _Planner:
             geometry = _conv_geometry(op.module)
             if op.module.padding_mode != "zeros":  # reflect / replicate / circular: padded ids
                 pads = tuple(op.module._reversed_padding_repeated_twice)
-                src = torch.nn.functional.pad(src.double(), pads, mode=op.module.padding_mode).round().long()
+                src = nm.pad_ids(src, pads, op.module.padding_mode)
                 geometry["padding"] = (0, 0)
         path = op.module_path
         n = self.calls[path] = self.calls.get(path, -1) + 1
@@ -343,7 +343,7 @@ def _topological(alive: list[int], deps: dict[int, set[int]]) -> list[int]:
 def _to_final(ids: torch.Tensor, final_of_prov: np.ndarray) -> np.ndarray:
     flat = ids.numpy()
     out = np.where(flat >= 0, final_of_prov[np.maximum(flat, 0)], -1)
-    return out.astype(np.int32 if final_of_prov.size < 2**31 - 1 else np.int64)
+    return out.astype(id_dtype(final_of_prov.size))
 
 
 def _may_repeat(srcs: list[np.ndarray]) -> bool:

@@ -260,17 +260,6 @@ def adjacency_matvec(indptr, indices, adj_weight, x):
     return y
 
 
-@njit(cache=True)
-def row_sums(indptr, adj_weight):
-    """Weighted degree Σ_s |w_s| of every CSR row, float64. O(|V| + |E|)."""
-    n = indptr.size - 1
-    out = np.zeros(n, np.float64)
-    for v in range(n):
-        for s in range(indptr[v], indptr[v + 1]):
-            out[v] += adj_weight[s]
-    return out
-
-
 # -- structure of U(G): cores, bridges, articulation points ---------------------------------------
 # Hand-written rather than NetworKit / igraph: building either library's graph from 1e8 edges
 # takes minutes (NetworKit GraphFromCoo measured at ~1.5 µs/edge on the shared 2-core machine,

@@ -32,8 +32,8 @@ def _dense_adjacency(p: PreparedGraph) -> np.ndarray:
 
 
 def weighted_degree(p: PreparedGraph) -> np.ndarray:
-    """Σ_{e∋v} |w_e| per node, float64. O(|E|)."""
-    return _kernels.row_sums(p.indptr, p.adj_weight)
+    """Σ_{e∋v} |w_e| per node (= A·1), float64. O(|E|)."""
+    return _kernels.adjacency_matvec(p.indptr, p.indices, p.adj_weight, np.ones(p.num_nodes))
 
 
 def _operator(p: PreparedGraph, laplacian: bool) -> spla.LinearOperator:
