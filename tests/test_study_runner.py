@@ -265,7 +265,8 @@ def test_ray_executor_end_to_end(tmp_path, monkeypatch):
     ray = pytest.importorskip("ray")
     monkeypatch.setenv("FAKE_FAIL_PRUNER", "er")
     context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONPATH": str(TESTS), "FAKE_FAIL_PRUNER": "er"}})
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+                                       "FAKE_FAIL_PRUNER": "er"}})
     try:
         config = small_grid().replace(executor="ray")
         report = run_study(config, tmp_path / "ray", cell_fn=fake_cell, progress=False)
