@@ -59,7 +59,7 @@ def _conv_edges(rng, in_off, c_in, h_in, out_off, c_out, stride, k, density):
 
 def synthetic_mge(arch: str, sparsity: float, seed: int = 0):
     """A conv-like MGE of ``arch`` with uniform random masks (see module docstring)."""
-    from sparsetopo.encoding.graph import MultipartiteGraph
+    from sparsetopo.graph import MultipartiteGraph
 
     stem, widths, blocks = ARCHS[arch]
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ import pytest
 
 from sparsetopo import _io
 from sparsetopo.cli import main
-from sparsetopo.encoding.graph import BipartiteGraph, MultipartiteGraph
+from sparsetopo.graph import BipartiteGraph, MultipartiteGraph
 from sparsetopo.errors import CheckpointError, ValidationError
 from sparsetopo.validation import check_input_shape, check_sparsity
 

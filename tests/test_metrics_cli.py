@@ -10,7 +10,7 @@ import pytest
 
 import sparsetopo.metrics as M
 from sparsetopo.cli import main
-from sparsetopo.encoding.graph import MultipartiteGraph
+from sparsetopo.graph import MultipartiteGraph
 
 
 @pytest.fixture
@@ -69,3 +69,14 @@ def test_not_a_graph_file(tmp_path, capsys):
     np.savez(bad, something=np.zeros(3))
     assert main(["metrics", str(bad)]) == 2
     assert "not a sparsetopo graph file" in capsys.readouterr().err
+
+
+def test_metric_groups_from_the_registry(graph_file, tmp_path):
+    path, g = graph_file
+    out = tmp_path / "m.json"
+    assert main(["metrics", str(path), "--metrics", "effective", "--out", str(out), "--no-progress"]) == 0
+    row = json.loads(out.read_text())
+    assert set(row) == {"nodes", "edges", "effective_nodes", "effective_edges", "effective_paths"}
+    assert row["effective_paths"] == pytest.approx(M.effective_paths(g))
+    with pytest.raises(SystemExit):
+        main(["metrics", str(path), "--metrics", "spectra"])

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sparsetopo.metrics as M
-from sparsetopo.encoding.graph import BipartiteGraph
+from sparsetopo.graph import BipartiteGraph
 from sparsetopo.errors import ValidationError
 from sparsetopo.metrics.ramanujan import regular_subgraphs
 

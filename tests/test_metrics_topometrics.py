@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import sparsetopo.metrics as M
-from sparsetopo.encoding.graph import BipartiteGraph, MultipartiteGraph
+from sparsetopo.graph import BipartiteGraph, MultipartiteGraph
 from sparsetopo.errors import ValidationError
 from sparsetopo.metrics import expansion, strength
 

@@ -3,7 +3,9 @@
 One dense + one sparse ResNet-20 cell on 64 digits images, 2 epochs. The runner is killed with
 SIGKILL while the sparse cell computes its MGE metrics (after pruning and training); the resumed run
 must reuse the saved masks and the finished training checkpoint, not redo them, and produce a
-pool the analysis accepts.
+pool the analysis accepts: the very rows pinned in ``data/study_pin_rows.json``, written by this
+study on the code before the metric / encoding registries and the shared measurement pipeline
+(issue 11), so the refactor provably left the pool rows unchanged.
 """
 import json
 import os
@@ -11,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -78,6 +81,18 @@ def test_real_cells_killed_during_metrics_resume_without_redoing_work(tmp_path, 
     assert layers["layer_density"].between(0, 1).all() and {"delta_r", "lambda_imsg"} <= set(layers.columns)
     pd.testing.assert_frame_equal(pd.read_csv(out / "pool_layers.csv")[["layer", "layer_name"]],
                                   pd.read_parquet(out / "pool_layers.parquet")[["layer", "layer_name"]])
+    assert_pinned_rows(out)
     capsys.readouterr()
     assert main(["study", "status", str(out), "--all"]) == 0
     assert "2 done" in capsys.readouterr().out
+
+
+def assert_pinned_rows(study_dir):
+    """Both pool files equal the pinned rows: same columns, dtypes and values (NaN == NaN)."""
+    pinned = json.loads((Path(__file__).parent / "data" / "study_pin_rows.json").read_text())
+    for name, expected in pinned.items():
+        table = pd.read_parquet(study_dir / f"{name}.parquet")
+        assert list(table.columns) == expected["columns"], name
+        assert {c: str(t) for c, t in table.dtypes.items()} == expected["dtypes"], name
+        want = pd.DataFrame(expected["rows"], columns=expected["columns"]).astype(table.dtypes.to_dict())
+        pd.testing.assert_frame_equal(table, want, check_exact=True, obj=name)

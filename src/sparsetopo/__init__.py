@@ -15,8 +15,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "encode": ("sparsetopo.encoding", "encode"),
-    "MultipartiteGraph": ("sparsetopo.encoding.graph", "MultipartiteGraph"),
-    "BipartiteGraph": ("sparsetopo.encoding.graph", "BipartiteGraph"),
+    "MultipartiteGraph": ("sparsetopo.graph", "MultipartiteGraph"),
+    "BipartiteGraph": ("sparsetopo.graph", "BipartiteGraph"),
     "topometrics": ("sparsetopo.metrics", "topometrics"),
     "ramanujan_metrics": ("sparsetopo.metrics", "ramanujan_metrics"),
     "prune": ("sparsetopo.pruning", "prune"),

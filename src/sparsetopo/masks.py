@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ._io import atomic_path
+from .density import global_density, layer_density  # noqa: F401  (the masks stage's names for them)
 from .errors import CheckpointError, MaskError
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
@@ -134,18 +135,6 @@ def effective_weights(model: nn.Module, masks: Mapping[str, object] | None = Non
             w = w * module.weight_mask.detach().cpu()
         out[name] = w
     return out
-
-
-def layer_density(masks: Mapping[str, torch.Tensor]) -> dict[str, float]:
-    """``{name: kept / numel}`` per layer."""
-    return {name: float(m.sum()) / m.numel() for name, m in masks.items()}
-
-
-def global_density(masks: Mapping[str, torch.Tensor]) -> float:
-    """Kept weights / prunable weights over all layers in ``masks``."""
-    kept = sum(int(m.sum()) for m in masks.values())
-    total = sum(m.numel() for m in masks.values())
-    return kept / total if total else float("nan")
 
 
 def freeze_biases(model: nn.Module) -> nn.Module:

@@ -16,16 +16,24 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_path
-from .pool import FAMILIES, RAMANUJAN, TOPOMETRICS
+from ..metrics import registry
+from .pool import features_of
 
-LABELS = {
-    "sink_nodes": "sink", "source_nodes": "source", "disconnected_nodes": "disc.", "removable_out": "r-out",
-    "removable_in": "r-in", "neighbors_1hop": "N1 (1-hop)", "neighbors_2hop": "N2 (2-hop)",
-    "motifs_4": "motif(4)", "k_core": "k-core", "node_strength": "strength S", "n_components": "C (components)",
-    "mean_component_size": "C_avg", "cut_edges": "cut-edges", "cut_nodes": "cut-nodes",
-    "spectral_gap": "spectral gap γ(A)", "spectral_radius": "spectral radius ρ(L)",
-    "delta_r": "Δr", "delta_r_imdb": "Δr_imdb", "lambda_imsg": "λ_imsg", "layer_density": "layer density",
-}
+
+
+def _ramanujan() -> list[str]:
+    return registry.names(("ramanujan",))
+
+
+def _profile_columns() -> list[str]:
+    """Figure 2's series: the Ramanujan metrics, then layer density."""
+    return _ramanujan() + registry.names(("layer_density",))
+
+
+def __getattr__(name: str):
+    if name == "LABELS":  # the former table, derived from the metric registry when read
+        return registry.labels()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _pyplot():
@@ -56,7 +64,8 @@ def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str):
     """Heatmap figure of ``pearson_r`` for one scenario (rows: metrics by family; columns: subsets)."""
     plt = _pyplot()
     rows = importance[importance["scenario"] == scenario]
-    grid = rows.pivot(index="metric", columns="subset", values="pearson_r").reindex(TOPOMETRICS)
+    metrics, labels = features_of("mge"), registry.labels()
+    grid = rows.pivot(index="metric", columns="subset", values="pearson_r").reindex(metrics)
     grid = grid[sorted(grid.columns, key=lambda v: (isinstance(v, str), v))]
     fig, ax = plt.subplots(figsize=(2.2 + 0.9 * max(3, grid.shape[1]), 8.0))
     image = ax.imshow(grid.to_numpy(float), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
@@ -65,13 +74,13 @@ def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if abs(value) > 0.6 else "black")
     ax.set_xticks(range(grid.shape[1]), [subset_label(c) for c in grid.columns])
-    ax.set_yticks(range(len(TOPOMETRICS)), [LABELS[m] for m in TOPOMETRICS])
+    ax.set_yticks(range(len(metrics)), [labels[m] for m in metrics])
     ax.set_xlabel("sparsity" if scenario == "sparsity" else "model")
     start = 0
-    for family, members in FAMILIES.items():
+    for family, members in registry.families("mge").items():
         if start:
             ax.axhline(start - 0.5, color="black", linewidth=1.2)
-        ax.annotate(family, xy=(1.0, 1 - (start + len(members) / 2) / len(TOPOMETRICS)), xycoords="axes fraction",
+        ax.annotate(family, xy=(1.0, 1 - (start + len(members) / 2) / len(metrics)), xycoords="axes fraction",
                     xytext=(6, 0), textcoords="offset points", va="center", rotation=90, fontsize=9,
                     fontweight="bold")
         start += len(members)
@@ -85,7 +94,7 @@ def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str):
 def layer_profiles(layers: pd.DataFrame, dataset: str, sparsity: float) -> pd.DataFrame:
     """Seed-averaged per-layer Ramanujan metrics and density of the rolled BGE for one (dataset, sparsity)."""
     rows = layers[(layers["encoding"] == "rolled") & (layers["dataset"] == dataset) & (layers["sparsity"] == sparsity)]
-    present = [c for c in RAMANUJAN + ["layer_density"] if c in rows.columns]
+    present = [c for c in _profile_columns() if c in rows.columns]
     return rows.groupby(["model", "pruner", "layer"], sort=True)[present].mean().reset_index()
 
 
@@ -101,7 +110,7 @@ def ramanujan_profiles(layers: pd.DataFrame, dataset: str, sparsity: float, mode
     prof = layer_profiles(layers, dataset, sparsity)
     models = [m for m in (models or sorted(prof["model"].unique())) if m in set(prof["model"])]
     pruners = sorted(prof["pruner"].unique())
-    series = [c for c in RAMANUJAN + ["layer_density"] if c in prof.columns]
+    series = [c for c in _profile_columns() if c in prof.columns]
     fig, axes = plt.subplots(len(models), len(pruners), figsize=(2.6 * len(pruners), 2.2 * len(models) + 0.6),
                              squeeze=False)
     for i, model in enumerate(models):
@@ -122,7 +131,7 @@ def ramanujan_profiles(layers: pd.DataFrame, dataset: str, sparsity: float, mode
     # Legend from proxies, not from one panel: a series can be NaN (absent) in any given panel.
     from matplotlib.lines import Line2D
     handles = [Line2D([], [], marker=".", **_profile_style(k, c)) for k, c in enumerate(series)]
-    labels = [LABELS[c] for c in series]
+    labels = [registry.labels()[c] for c in series]
     fig.suptitle(f"Ramanujan metrics vs layer density ({dataset}, sparsity {sparsity:g}); "
                  "each series scaled to sum to 1 over the layers", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
@@ -136,7 +145,7 @@ def ramanujan_density_correlation(layers: pd.DataFrame, dataset: str) -> pd.Data
     rows = layers[(layers["encoding"] == "rolled") & (layers["dataset"] == dataset)]
     out = []
     for (model, sparsity), group in rows.groupby(["model", "sparsity"], sort=True):
-        for metric in [c for c in RAMANUJAN if c in group.columns]:
+        for metric in [c for c in _ramanujan() if c in group.columns]:
             pair = group[[metric, "layer_density"]].dropna()
             ok = len(pair) > 2 and pair[metric].std() > 0 and pair["layer_density"].std() > 0
             out.append(dict(model=model, sparsity=sparsity, metric=metric,
@@ -149,17 +158,17 @@ def ramanujan_density_heatmap(correlation: pd.DataFrame, dataset: str):
     plt = _pyplot()
     models = sorted(correlation["model"].unique())
     fig, axes = plt.subplots(1, len(models), figsize=(3.0 * len(models) + 1.6, 2.8), squeeze=False, sharey=True)
-    image = None
+    image, ramanujan = None, _ramanujan()
     for ax, model in zip(axes[0], models):
         grid = (correlation[correlation["model"] == model]
-                .pivot(index="metric", columns="sparsity", values="pearson_r").reindex(RAMANUJAN))
+                .pivot(index="metric", columns="sparsity", values="pearson_r").reindex(ramanujan))
         values = grid.to_numpy(float)
         image = ax.imshow(values, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
         for (i, j), value in np.ndenumerate(values):
             ax.text(j, i, f"{value:.2f}" if np.isfinite(value) else "–", ha="center", va="center", fontsize=8,
                     color="white" if np.isfinite(value) and abs(value) > 0.6 else "black")
         ax.set_xticks(range(grid.shape[1]), [f"{s:g}" for s in grid.columns], fontsize=8)
-        ax.set_yticks(range(len(RAMANUJAN)), [LABELS[m] for m in RAMANUJAN], fontsize=9)
+        ax.set_yticks(range(len(ramanujan)), [registry.labels()[m] for m in ramanujan], fontsize=9)
         ax.set_xlabel("sparsity", fontsize=8)
         ax.set_title(model, fontsize=9)
     bar = fig.colorbar(image, ax=list(axes[0]), shrink=0.9)

@@ -13,31 +13,41 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..encoding.registry import ENCODINGS, LAYER_ENCODINGS, NETWORK_ENCODINGS
 from ..errors import PoolError
+from ..metrics import registry
 from ..metrics.normalize import normalize
 
 KEY = ["model", "dataset", "pruner", "sparsity", "seed"]
 CELL = ["model", "dataset", "sparsity"]
 
-#: the 16 topometrics, grouped by family (paper Table 2); order is the heatmap row order.
-FAMILIES: dict[str, list[str]] = {
-    "Local": ["sink_nodes", "source_nodes", "disconnected_nodes", "removable_out", "removable_in"],
-    "Neighbour": ["neighbors_1hop", "neighbors_2hop", "motifs_4"],
-    "Strength": ["k_core", "node_strength"],
-    "Global": ["n_components", "mean_component_size", "cut_edges", "cut_nodes"],
-    "Expansion": ["spectral_gap", "spectral_radius"],
-}
-TOPOMETRICS = [m for family in FAMILIES.values() for m in family]
-#: the 10 topometrics defined per layer of a rolled BGE (no local metrics, no 2-hop).
-ROLLED_FEATURES = [m for m in TOPOMETRICS if m not in FAMILIES["Local"] and m != "neighbors_2hop"]
-RAMANUJAN = ["delta_r", "delta_r_imdb", "lambda_imsg"]
-LAYER_ENCODINGS = ("rolled", "rolled_channel")
-ENCODINGS = ("mge",) + LAYER_ENCODINGS
 
 
 def features_of(encoding: str) -> list[str]:
-    """The regression features of an encoding: 16 topometrics for ``mge``, 10 for rolled BGEs."""
-    return list(TOPOMETRICS) if encoding == "mge" else list(ROLLED_FEATURES)
+    """The regression features of an encoding, from the metric registry: the topometrics that apply
+    to it (16 for ``mge``, 10 for rolled BGEs)."""
+    return registry.feature_names(encoding)
+
+
+def optional_columns(encoding: str) -> list[str]:
+    """Registered metric columns of an encoding that a pool may hold but need not (Ramanujan,
+    layer density, effective metrics): numeric-checked when present, never required."""
+    return [m.name for m in registry.select(encoding=encoding) if m.group != registry.FEATURE_GROUP]
+
+
+def __getattr__(name: str):
+    # Former tables, derived from the registries when read (code calls the functions above).
+    derived = {
+        "FAMILIES": lambda: registry.families("mge"),
+        "TOPOMETRICS": lambda: features_of("mge"),
+        "ROLLED_FEATURES": lambda: features_of("rolled"),
+        "RAMANUJAN": lambda: registry.names(("ramanujan",)),
+        "LAYER_ENCODINGS": lambda: LAYER_ENCODINGS,
+        "ENCODINGS": lambda: ENCODINGS,
+    }
+    if name in derived:
+        return derived[name]()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -77,24 +87,26 @@ def _check_numeric(table: pd.DataFrame, columns: list[str], what: str) -> pd.Dat
 def validate_pool(table: pd.DataFrame, layers: bool = False) -> pd.DataFrame:
     """Check a pool table and return a clean copy (numeric columns as float, keys as str/float/int).
 
-    ``layers=False``: the network pool (encoding ``mge``, the 16 topometrics). ``layers=True``:
-    the layer pool (encodings ``rolled``/``rolled_channel``, ``layer``, ``layer_name`` and the 10
-    per-layer topometrics; Ramanujan columns and ``layer_density`` optional). Raises
+    ``layers=False``: the network pool (encoding ``mge``, the 16 topometrics; effective metrics
+    optional). ``layers=True``: the layer pool (encodings ``rolled``/``rolled_channel``, ``layer``,
+    ``layer_name`` and the 10 per-layer topometrics; Ramanujan columns and ``layer_density``
+    optional). Required and optional columns come from the metric registry. Raises
     :class:`PoolError` naming the missing column, the duplicated key, or the out-of-range value.
     """
     what = "layer pool" if layers else "pool"
     if not isinstance(table, pd.DataFrame):
         raise PoolError(f"{what} must be a pandas DataFrame, got {type(table).__name__}")
-    metrics = ROLLED_FEATURES if layers else TOPOMETRICS
+    encoding = LAYER_ENCODINGS[0] if layers else NETWORK_ENCODINGS[0]
+    metrics = features_of(encoding)
     extra = ["layer", "layer_name"] if layers else []
     _require(table, KEY + ["accuracy", "dense_accuracy", "encoding"] + extra + metrics + ["nodes", "edges"], what)
     if len(table) == 0:
         raise PoolError(f"{what} has no rows")
-    allowed = LAYER_ENCODINGS if layers else ("mge",)
+    allowed = LAYER_ENCODINGS if layers else NETWORK_ENCODINGS
     bad_enc = sorted(set(table["encoding"].astype(str)) - set(allowed))
     if bad_enc:
         raise PoolError(f"{what}: column 'encoding' has value(s) {bad_enc}; expected {list(allowed)}")
-    optional = [c for c in RAMANUJAN + ["layer_density"] if c in table.columns]
+    optional = [c for c in optional_columns(encoding) if c in table.columns]
     table = _check_numeric(table, ["sparsity", "accuracy", "dense_accuracy"] + metrics + ["nodes", "edges"]
                            + optional, what)
     for column in KEY + ["accuracy", "dense_accuracy"]:
@@ -179,8 +191,8 @@ def network_features(pool: pd.DataFrame, layers: pd.DataFrame | None, encoding: 
     network (NaN layers ignored). Cost O(rows × features). Inputs must be validated pools.
     """
     columns = features_of(encoding)
-    if encoding == "mge":
-        table = normalize(pool, "mge")[KEY + ["accuracy", "dense_accuracy"] + columns]
+    if encoding in NETWORK_ENCODINGS:
+        table = normalize(pool, encoding)[KEY + ["accuracy", "dense_accuracy"] + columns]
     else:
         rows = layers[layers["encoding"] == encoding] if layers is not None else layers
         if rows is None or rows.empty:

@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 
 from .importance import weights
-from .pool import KEY, TOPOMETRICS
+from ..metrics import registry
+from .pool import KEY, features_of
 from .rbo import rbo
 
-BASELINES = ["layer_density", "delta_r", "delta_r_imdb", "lambda_imsg"]
+#: per-layer columns averaged per network as ranking baselines (layer density, then the Ramanujan metrics)
+BASELINES = registry.names(("layer_density",)) + registry.names(("ramanujan",))
 MIXTURE = "topometric_mixture"
 STRATEGIES = BASELINES + [MIXTURE]
 PAI_PRUNERS = ("snip", "grasp", "synflow", "prospr")
@@ -45,8 +47,10 @@ def baseline_scores(layers: pd.DataFrame) -> pd.DataFrame:
     return rows.groupby(KEY, sort=True)[present].mean().reset_index()
 
 
-def scale_within_model(features: pd.DataFrame, metrics: list[str] = TOPOMETRICS) -> pd.DataFrame:
-    """Min-max scale ``metrics`` to [0, 1] over each model's rows (constant → 0, NaN kept)."""
+def scale_within_model(features: pd.DataFrame, metrics: list[str] | None = None) -> pd.DataFrame:
+    """Min-max scale ``metrics`` (default: the MGE topometrics) to [0, 1] over each model's rows
+    (constant → 0, NaN kept)."""
+    metrics = features_of("mge") if metrics is None else metrics
     out = features.copy()
     grouped = out.groupby("model")[metrics]
     lo, hi = grouped.transform("min"), grouped.transform("max")
@@ -66,7 +70,7 @@ def mixture_scores(features: pd.DataFrame, weight_fn: WeightFn) -> pd.DataFrame:
     for (model, sparsity), group in scaled.groupby(["model", "sparsity"], sort=True):
         w = weight_fn(model, sparsity)
         if w is not None:
-            score.loc[group.index] = group[TOPOMETRICS].to_numpy(float) @ w
+            score.loc[group.index] = group[features_of("mge")].to_numpy(float) @ w
     out = scaled[[c for c in KEY if c in scaled.columns]].copy()
     out[MIXTURE] = score
     return out
@@ -75,8 +79,9 @@ def mixture_scores(features: pd.DataFrame, weight_fn: WeightFn) -> pd.DataFrame:
 def importance_weights(importance: pd.DataFrame) -> WeightFn:
     """(w^M + w^s)/2 from an importance table; falls back to the one available, None if neither."""
     def weight_fn(model: str, sparsity: float) -> np.ndarray | None:
-        parts = [w for w in (weights(importance, "architecture", str(model), TOPOMETRICS),
-                             weights(importance, "sparsity", float(sparsity), TOPOMETRICS)) if w is not None]
+        topometrics = features_of("mge")
+        parts = [w for w in (weights(importance, "architecture", str(model), topometrics),
+                             weights(importance, "sparsity", float(sparsity), topometrics)) if w is not None]
         return np.mean(parts, axis=0) if parts else None
     return weight_fn
 
@@ -157,7 +162,7 @@ def ranking_tables(features: pd.DataFrame, layers: pd.DataFrame | None, importan
     """
     # Spec: average every metric and the accuracy over the seeds first; the min-max scaling of the
     # mixture then runs over these seed-averaged rows of each model.
-    averaged = seed_average(features[KEY + ["accuracy"] + TOPOMETRICS])
+    averaged = seed_average(features[KEY + ["accuracy"] + features_of("mge")])
     cells = averaged[CELL + ["accuracy"]].merge(mixture_scores(averaged, importance_weights(importance)), on=CELL)
     strategies = [MIXTURE]
     if holdout is not None:

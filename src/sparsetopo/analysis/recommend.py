@@ -24,7 +24,7 @@ from ..errors import PoolError
 from ..metrics.normalize import normalize
 from ..validation import check_sparsity
 from .importance import importance_table
-from .pool import TOPOMETRICS, network_features, validate_pool
+from .pool import features_of, network_features, validate_pool
 from .ranking import MIXTURE, order
 from .regression import N_FOLDS, make_regressor, make_subset, regressor_names, run_cv
 
@@ -43,7 +43,8 @@ def _scale(x: np.ndarray, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
 def _check_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(candidates, pd.DataFrame):
         raise PoolError(f"candidate metrics must be a DataFrame, got {type(candidates).__name__}")
-    missing = [c for c in ["pruner"] + TOPOMETRICS + ["nodes", "edges"] if c not in candidates.columns]
+    topometrics = features_of("mge")
+    missing = [c for c in ["pruner"] + topometrics + ["nodes", "edges"] if c not in candidates.columns]
     if missing:
         raise PoolError(f"candidate metrics are missing column(s): {', '.join(missing)}")
     if candidates.empty:
@@ -53,7 +54,7 @@ def _check_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
         raise PoolError(f"candidate metrics list pruner {candidates.loc[dup, 'pruner'].iloc[0]!r} twice")
     out = candidates.copy()
     out["pruner"] = out["pruner"].astype(str)
-    for column in TOPOMETRICS + ["nodes", "edges"]:
+    for column in topometrics + ["nodes", "edges"]:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out
 
@@ -69,6 +70,7 @@ def rank_pruners(candidate_metrics: pd.DataFrame, pool: pd.DataFrame, model: str
     alphabetical; NaN scores last); ``result.attrs["notes"]`` says which pool rows were used.
     """
     sparsity = check_sparsity(sparsity)
+    topometrics = features_of("mge")
     candidates = normalize(_check_candidates(candidate_metrics), "mge")
     features = network_features(validate_pool(pool), None, "mge")
     notes = []
@@ -89,18 +91,18 @@ def rank_pruners(candidate_metrics: pd.DataFrame, pool: pd.DataFrame, model: str
                         f"{sparsity:g} (need {N_FOLDS} with complete metrics in a subset)")
     importance = importance_table(run_cv(usable, runs=runs, jobs=jobs, all_regressors=all_regressors,
                                          progress=False))
-    w = (importance.groupby("metric")["pearson_r"].mean().reindex(TOPOMETRICS).fillna(0.0).to_numpy(float))
+    w = (importance.groupby("metric")["pearson_r"].mean().reindex(topometrics).fillna(0.0).to_numpy(float))
 
     reference = model_rows if not model_rows.empty else features
-    lo, span = _bounds(reference[TOPOMETRICS].to_numpy(float))
-    x_candidates = candidates[TOPOMETRICS].to_numpy(float)
+    lo, span = _bounds(reference[topometrics].to_numpy(float))
+    x_candidates = candidates[topometrics].to_numpy(float)
     scores = _scale(x_candidates, lo, span) @ w
 
     train = usable[-1]  # the model's rows when usable, else the nearest-sparsity rows
     notes.append(f"drop regressors fitted on {len(train.y)} pool networks ({train.scenario} {train.subset})")
     train_rows = (model_rows if train.scenario == "architecture" else
-                  features[features["sparsity"] == nearest]).dropna(subset=TOPOMETRICS + ["drop"])
-    t_lo, t_span = _bounds(train_rows[TOPOMETRICS].to_numpy(float))
+                  features[features["sparsity"] == nearest]).dropna(subset=topometrics + ["drop"])
+    t_lo, t_span = _bounds(train_rows[topometrics].to_numpy(float))
     predicted = _predict_drop(train.x, train.y, _scale(x_candidates, t_lo, t_span), regressor_names(all_regressors))
 
     # Candidates outside the pool's range are extrapolations: count the metrics, say so.

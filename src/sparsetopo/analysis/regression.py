@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ..encoding.registry import LAYER_ENCODINGS, NETWORK_ENCODINGS
 from .pool import network_features, features_of
 
 N_FOLDS = 5
@@ -209,7 +210,7 @@ def regression_study(pool: pd.DataFrame, layers: pd.DataFrame | None = None, run
 
     Returns the table (see :func:`regression_table`) and the raw CV results (for importance).
     """
-    encodings = ["mge"] + (["rolled", "rolled_channel"] if layers is not None else [])
+    encodings = list(NETWORK_ENCODINGS) + (list(LAYER_ENCODINGS) if layers is not None else [])
     subsets = []
     for encoding in encodings:
         table = network_features(pool, layers, encoding)

@@ -17,6 +17,8 @@ import pandas as pd
 
 from .._io import atomic_path, atomic_write_text
 from . import figures
+from ..encoding.registry import ENCODING_REGISTRY, LAYER_ENCODINGS
+from ..metrics import registry
 from .figures import subset_label
 from .importance import holdout_importance, importance_table
 from .pool import network_features
@@ -25,9 +27,9 @@ from .regression import regression_study, regressor_names
 
 TABLE3_COLUMNS = ["scenario", "subset", "encoding", "adj_r2_mean", "adj_r2_std", "mae", "n_networks"]
 RANK_COLUMNS = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std"]
-ENCODING_LABELS = {"mge": "Unrolled MGE", "rolled": "Rolled BGE", "rolled_channel": "Rolled-channel BGE"}
-STRATEGY_LABELS = {"layer_density": "Layer-Density", "delta_r": "Δr", "delta_r_imdb": "Δr_imdb",
-                   "lambda_imsg": "λ_imsg", MIXTURE: "Ours (in-sample, as the paper)",
+ENCODING_LABELS = {name: encoding.label for name, encoding in ENCODING_REGISTRY.items()}
+STRATEGY_LABELS = {"layer_density": "Layer-Density", **{m: registry.labels()[m] for m in registry.names(("ramanujan",))},
+                   MIXTURE: "Ours (in-sample, as the paper)",
                    MIXTURE + "_oos": "Ours (out-of-sample)"}
 TABLE_TITLES = {"table4": "Table 4: mean RBO, all pruners", "table11": "Table 11: mean RBO, PaI pruners",
                 "table12": "Table 12: mean RBO, layer-wise random pruners"}
@@ -167,7 +169,7 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
         report.notes.append("No layer pool given: rolled encodings, the Ramanujan / density baselines and "
                             "Figures 2 and 5 are skipped.")
     else:
-        for encoding in ("rolled", "rolled_channel"):
+        for encoding in LAYER_ENCODINGS:
             if not (layers["encoding"] == encoding).any():
                 report.notes.append(f"Layer pool has no {encoding} rows: that encoding is left out of Table 3.")
 

@@ -37,3 +37,21 @@ def check_masks_cover_model(masks, model, mask_file: str) -> None:
     if missing:
         raise MaskError(f"mask file {mask_file!r} has no mask for {len(missing)} prunable layer(s) of the model "
                         f"(e.g. {missing[0]!r}): was it made for another --model or --shortcut?")
+
+
+def shortcut_option(model: str, shortcut: str | None) -> dict:
+    """``{"shortcut": shortcut}`` for a model whose constructor takes that option (the model
+    registry's ``MODEL_OPTIONS``), ``{}`` when ``shortcut`` is None or the model has no shortcut
+    option. A caller that let the user set --shortcut explicitly checks :func:`check_takes_shortcut`."""
+    from ..models import MODEL_OPTIONS
+
+    return {"shortcut": shortcut} if shortcut is not None and "shortcut" in MODEL_OPTIONS.get(model, ()) else {}
+
+
+def check_takes_shortcut(model: str) -> None:
+    """--shortcut was given: the model must take it (ValidationError naming the models that do)."""
+    from ..models import MODEL_OPTIONS
+
+    if "shortcut" not in MODEL_OPTIONS.get(model, ()):
+        takers = [name for name, options in MODEL_OPTIONS.items() if "shortcut" in options]
+        raise ValidationError(f"--shortcut applies to {' / '.join(takers)}, not {model!r}")

@@ -5,7 +5,8 @@ import argparse
 import sys
 import time
 
-from ._checks import check_masks_cover_model, check_output_file
+from ..encoding.registry import ENCODINGS
+from ._checks import check_masks_cover_model, check_output_file, check_takes_shortcut, shortcut_option
 
 EPILOG = """\
 Output: --encoding mge writes one MultipartiteGraph .npz (src, dst, weight, num_nodes,
@@ -29,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="weight-init seed (default 0)")
     parser.add_argument("--input-shape", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
                         help="input shape (default 3 32 32)")
-    parser.add_argument("--encoding", default="mge", choices=("mge", "rolled", "rolled_channel"),
+    parser.add_argument("--encoding", default="mge", choices=ENCODINGS,
                         help="graph encoding (default mge)")
     parser.add_argument("--out", required=True, metavar="G.npz", help="output file")
     parser.add_argument("--no-identity-skips", action="store_true",
@@ -43,11 +44,9 @@ def _model(args: argparse.Namespace):
     from ..validation import check_input_shape
 
     c, h, w = check_input_shape(args.input_shape)
-    kwargs = {"in_channels": c}
     if args.shortcut is not None:
-        if not args.model.startswith("resnet"):
-            raise ValidationError(f"--shortcut applies to resnet20 / resnet32, not {args.model!r}")
-        kwargs["shortcut"] = args.shortcut
+        check_takes_shortcut(args.model)
+    kwargs = {"in_channels": c, **shortcut_option(args.model, args.shortcut)}
     if args.model == "conv6":
         if h != w or h % 8:
             raise ValidationError(f"conv6 needs a square input with H divisible by 8, got {h}x{w}")
@@ -56,7 +55,7 @@ def _model(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..encoding import encode, save_bipartite_npz
+    from ..encoding import ENCODING_REGISTRY, encode
     from ..errors import ValidationError
     from ..masks import load_masks
 
@@ -70,13 +69,10 @@ def run(args: argparse.Namespace) -> int:
                    identity_skips=not args.no_identity_skips,
                    progress=not args.no_progress and sys.stderr.isatty())
     try:
-        if args.encoding == "mge":
-            graph.save_npz(args.out)
-        else:
-            save_bipartite_npz(graph, args.out, kind=args.encoding)
+        ENCODING_REGISTRY[args.encoding].save(graph, args.out)
     except OSError as exc:
         raise ValidationError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from exc
-    if args.encoding == "mge":
+    if not ENCODING_REGISTRY[args.encoding].layered:
         nodes, edges, layers = graph.num_nodes, graph.num_edges, graph.num_layers - 1
     else:
         nodes, edges, layers = sum(g.num_nodes for g in graph), sum(g.num_edges for g in graph), len(graph)

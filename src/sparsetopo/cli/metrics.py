@@ -5,6 +5,9 @@ import argparse
 import math
 from pathlib import Path
 
+from ..encoding.registry import ENCODINGS
+from ..metrics.registry import GROUPS
+
 EPILOG = """\
 Input: a graph file written by `sparsetopo encode` (.npz: an MGE, or the layers of a rolled /
 rolled-channel encoding), or a model + masks that are encoded on the fly (--encoding mge |
@@ -17,6 +20,7 @@ Examples:
   sparsetopo metrics g.npz --out g_metrics.json
   sparsetopo metrics --model resnet20 --masks m.safetensors --encoding rolled --out layers.csv
   sparsetopo metrics g.npz --motif-sample official     # the paper's 0.1%-root motif estimate
+  sparsetopo metrics g.npz --metrics topometrics effective   # add effective nodes / edges / paths
 """
 
 
@@ -25,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("graph", nargs="?", metavar="GRAPH.npz", help="graph file from `sparsetopo encode` (an MGE or rolled layers)")
     parser.add_argument("--model", help="architecture to encode (instead of GRAPH.npz), e.g. resnet20")
     parser.add_argument("--masks", metavar="FILE", help="mask file (safetensors) for --model; omit for dense")
-    parser.add_argument("--encoding", default="mge", choices=("mge", "rolled", "rolled_channel"),
+    parser.add_argument("--encoding", default="mge", choices=ENCODINGS,
                         help="encoding of --model (default: mge)")
     parser.add_argument("--num-classes", type=int, default=10, help="classes of --model (default 10)")
     parser.add_argument("--input-shape", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
@@ -34,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--motif-sample", metavar="S",
                         help="estimate motifs_4 from S random roots (an int, or 'official' = 0.1%% of |V|) "
                              "instead of the exact count")
+    parser.add_argument("--metrics", nargs="+", choices=GROUPS, default=None, metavar="GROUP",
+                        help="metric groups to compute: " + ", ".join(GROUPS) + " (default: topometrics; "
+                             "for rolled layers also ramanujan and layer_density)")
     parser.add_argument("--compat", choices=("default", "official"), default="default",
                         help="'official' reproduces the official code where it deviates (metrics.md §1, §4)")
     parser.add_argument("--out", metavar="FILE", help="write the values as .json or .csv")
@@ -51,66 +58,65 @@ def _motif_sample(text: str | None):
         raise ValidationError(f"--motif-sample must be an int or 'official', got {text!r}") from None
 
 
-def _encoded(args: argparse.Namespace):
-    """The graph(s) to measure and the density of each prunable layer (empty if unknown)."""
+def _rows(args: argparse.Namespace, motif_sample) -> list[dict]:
+    """Raw metric rows of GRAPH.npz, or of --model (+ --masks) encoded on the fly."""
     from ..errors import ValidationError
 
     if (args.graph is None) == (args.model is None):
         raise ValidationError("give either GRAPH.npz or --model (with --masks)")
     if args.graph is not None:
-        from ..encoding.graph import load_graph
+        from ..graph import load_graph
 
         if not Path(args.graph).is_file():
             raise ValidationError(f"graph file {args.graph!r} does not exist")
         graph = load_graph(args.graph)
-        return graph, (_rolled_densities(graph) if _file_kind(args.graph) == "rolled" else {})
-    try:
-        from ..encoding import encode
-    except ImportError as exc:
-        from ..errors import SparsetopoError
+        kind = getattr(graph, "kind", "mge")
+        _check_motif_sample(kind, motif_sample)
+        from ..metrics.density import graph_layer_density
+        from ..metrics.summary import graph_rows
 
-        raise SparsetopoError(f"the encoder (sparsetopo.encoding.encode) is not available: {exc}") from None
+        return _shown(graph_rows(graph, kind, _groups(args, kind), densities=graph_layer_density(graph),
+                                 motif_sample=motif_sample, compat=args.compat, progress=not args.no_progress))
+    _check_motif_sample(args.encoding, motif_sample)
     from .. import masks as masks_mod
-    from ..metrics import layer_density
+    from ..measure import measure
     from ..models import build
 
     model = build(args.model, num_classes=args.num_classes, seed=args.seed)
     masks = masks_mod.load_masks(args.masks) if args.masks else None
     if masks is not None:
         masks_mod.apply_masks(model, masks)
-    else:
-        masks = masks_mod.get_masks(model)
-    graph = encode(model, tuple(args.input_shape), kind=args.encoding, masks=masks)
-    return graph, layer_density(masks)
+    result = measure(model, masks, tuple(args.input_shape), (args.encoding,), _groups(args, args.encoding),
+                     motif_sample=motif_sample, compat=args.compat, progress=not args.no_progress)
+    return _shown(result.rows + result.layer_rows)
 
 
-def _file_kind(path: str) -> str:
-    import numpy as np
+def _groups(args: argparse.Namespace, encoding: str) -> tuple[str, ...]:
+    """What the command measures: --metrics, else the topometrics, plus per layer the Ramanujan
+    metrics and density."""
+    from ..encoding.registry import ENCODING_REGISTRY
 
-    with np.load(path, allow_pickle=False) as z:
-        return str(z["kind"]) if "kind" in z.files else "mge"
+    if args.metrics:
+        return tuple(args.metrics)
+    layered = ENCODING_REGISTRY[encoding].layered
+    return ("topometrics", "ramanujan", "layer_density") if layered else ("topometrics",)
 
 
-def _rolled_densities(layers) -> dict[str, float]:
-    """Density of each rolled layer: one edge per kept weight, so |E| / (left·right)."""
-    return {f"{g.name}.weight": g.num_edges / (g.num_left * g.num_right) for g in layers}
+def _check_motif_sample(encoding: str, motif_sample) -> None:
+    from ..encoding.registry import ENCODING_REGISTRY
+    from ..errors import ValidationError
 
-
-def _rows(graph, densities: dict[str, float], motif_sample, compat: str, progress: bool) -> list[dict]:
-    from ..metrics import ramanujan_metrics, topometrics
-
-    if not isinstance(graph, list):
-        return [topometrics(graph, motif_sample=motif_sample, compat=compat, progress=progress)]
-    if motif_sample is not None:
-        from ..errors import ValidationError
-
+    if motif_sample is not None and ENCODING_REGISTRY[encoding].layered:
         raise ValidationError("--motif-sample applies to an MGE; rolled layers use the exact size-3 motif count")
-    rows = []
-    for layer in graph:
-        row = {"layer": layer.name, **topometrics(layer, compat=compat), **ramanujan_metrics(layer, compat=compat)}
-        row["layer_density"] = densities.get(f"{layer.name}.weight", float("nan"))
-        rows.append(row)
-    return rows
+
+
+def _shown(rows: list[dict]) -> list[dict]:
+    """Rows as printed: an MGE row is its metrics; a layer row starts with the layer's name."""
+    shown = []
+    for row in rows:
+        metrics = {k: v for k, v in row.items() if k not in ("encoding", "layer", "layer_name")}
+        shown.append({"layer": row["layer_name"], **metrics} if "layer_name" in row else metrics)
+    return shown
 
 
 def _print_table(rows: list[dict]) -> None:
@@ -159,8 +165,7 @@ def run(args: argparse.Namespace) -> int:
     motif_sample = _motif_sample(args.motif_sample)
     if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise ValidationError(f"--out must end in .json or .csv, got {args.out!r}")
-    graph, densities = _encoded(args)
-    rows = _rows(graph, densities, motif_sample, args.compat, progress=not args.no_progress)
+    rows = _rows(args, motif_sample)
     _print_table(rows)
     if args.out:
         _write(rows, args.out)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._checks import check_output_file
+from ._checks import check_output_file, shortcut_option
 
 EPILOG = """\
 The model is built with Kaiming-normal init from --seed; the same --seed drives which samples the
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
         bundle = load_dataset(args.dataset, args.data_root, download=args.download, seed=args.seed)
     num_classes = args.num_classes if args.num_classes is not None else bundle.num_classes
-    kwargs = {"shortcut": args.shortcut} if args.model.startswith("resnet") else {}
+    kwargs = shortcut_option(args.model, args.shortcut)
     model = build(args.model, num_classes, seed=args.seed, **kwargs)
     masks = prune(model, args.pruner, args.sparsity, data=bundle.train if needs_data else None, seed=args.seed,
                   device=args.device, input_shape=bundle.input_shape if bundle is not None else None,

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset for the data-driven pruners and the number of classes (default: digits)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the pruners (default: 0)")
     parser.add_argument("--pruners", nargs="+", default=None,
-                        help="pruners to compare (default: all of snip grasp synflow prospr uniform er erk)")
+                        help="pruners to compare (default: every registered pruner, see `sparsetopo prune --help`)")
     parser.add_argument("--runs", type=int, default=10,
                         help="cross-validation repetitions used to learn the weights (default: 10)")
     parser.add_argument("--out", default=None, help="also write the ranking as CSV here")
@@ -38,34 +38,33 @@ def candidate_metrics(model_name: str, sparsity: float, dataset: str, seed: int,
     import pandas as pd
     from .. import models
     from ..data import load_dataset
-    from ..encoding import encode
-    from ..metrics import topometrics
+    from ..measure import measure
     from ..pruning import prune
     bundle = load_dataset(dataset)
     rows = []
     for pruner in pruners:
         net = models.build(model_name, num_classes=bundle.num_classes, seed=seed)
-        prune(net, pruner, sparsity, data=bundle.train, seed=seed, input_shape=bundle.input_shape)
-        graph = encode(net, bundle.input_shape, kind="mge")
-        rows.append({"pruner": pruner, **topometrics(graph)})
+        masks = prune(net, pruner, sparsity, data=bundle.train, seed=seed, input_shape=bundle.input_shape)
+        [row] = measure(net, masks, bundle.input_shape, ("mge",), ("topometrics",)).rows
+        rows.append({"pruner": pruner, **row})
     return pd.DataFrame(rows)
 
 
 def run(args: argparse.Namespace) -> int:
     from .._io import atomic_path
     from ..analysis.pool import read_table, validate_pool
-    from ..analysis.ranking import PAI_PRUNERS, RANDOM_PRUNERS
     from ..analysis.recommend import rank_pruners
     from ..errors import ValidationError
     from ..models import MODEL_NAMES
+    from ..pruning import PRUNER_NAMES
     from ..validation import check_choice, check_sparsity
     check_choice(args.model, MODEL_NAMES, "model")
     if args.runs < 1:
         raise ValidationError(f"--runs must be at least 1, got {args.runs}")
     sparsity = check_sparsity(args.sparsity)
-    pruners = args.pruners or list(PAI_PRUNERS + RANDOM_PRUNERS)
+    pruners = args.pruners or list(PRUNER_NAMES)
     for pruner in pruners:
-        check_choice(pruner, PAI_PRUNERS + RANDOM_PRUNERS, "pruner")
+        check_choice(pruner, PRUNER_NAMES, "pruner")
     pool = validate_pool(read_table(args.pool))  # before the slow prune/encode/measure stage
     candidates = candidate_metrics(args.model, sparsity, args.dataset, args.seed, pruners)
     ranking = rank_pruners(candidates, pool, args.model, sparsity, runs=args.runs)

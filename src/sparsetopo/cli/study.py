@@ -68,7 +68,7 @@ def _config(args: argparse.Namespace):
 
 def _run(args: argparse.Namespace) -> int:
     from ._checks import check_output_dir
-    from ..study import run_study
+    from ..study import run_study, states
 
     config = _config(args)
     check_output_dir(args.out)
@@ -76,13 +76,13 @@ def _run(args: argparse.Namespace) -> int:
     print(f"study {config.source}: {len(cells)} cells ({sum(c.is_dense for c in cells)} dense) "
           f"-> {args.out} [{config.executor}, jobs={config.jobs}]", file=sys.stderr)
     report = run_study(config, args.out, progress=False if args.no_progress else None)
-    failed, busy = report.count("failed"), report.count("busy")
+    failed, busy = report.count(states.FAILED), report.count(states.BUSY)
     print(f"{report.already_done + report.count('done') + report.count('skipped')}/{report.total} cells done"
           f" ({report.count('done')} now, {failed} failed, {busy} left to another runner) in "
           f"{report.seconds:.1f} s; pool: {report.pool_rows['pool']} rows, layer pool: "
           f"{report.pool_rows['layers']} rows in {args.out}", file=sys.stderr)
     for outcome in report.outcomes:
-        if outcome.state == "failed":
+        if outcome.state == states.FAILED:
             print(f"  failed {outcome.cell_id}: {outcome.error}", file=sys.stderr)
     _warn_without_dense(report.pool_rows)
     return 0 if report.complete else 1
@@ -95,16 +95,16 @@ def _warn_without_dense(rows: dict[str, int]) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from ..study import StudyStore
+    from ..study import StudyStore, states
 
     store = StudyStore(args.dir)
     statuses = store.statuses(store.load_config().cells())
-    counts = {state: sum(s.state == state for s in statuses) for state in ("done", "failed", "running", "pending")}
+    counts = {state: sum(s.state == state for s in statuses) for state in states.STATUSES}
     print(f"{args.dir}: {len(statuses)} cells: " + ", ".join(f"{n} {state}" for state, n in counts.items()))
     for status in statuses:
-        if args.all or status.state != "done":
+        if args.all or status.state != states.DONE:
             print(f"{status.state:8s} {status.spec.cell_id}  {status.reason}")
-    return 0 if counts["done"] == len(statuses) else 1
+    return 0 if counts[states.DONE] == len(statuses) else 1
 
 
 def _pool(args: argparse.Namespace) -> int:

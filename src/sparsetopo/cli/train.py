@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._checks import check_masks_cover_model, check_output_dir
+from ._checks import check_masks_cover_model, check_output_dir, shortcut_option
 
 EPILOG = """\
 The model is built with Kaiming-normal init from --seed, so pass the same --seed you gave to
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     masks = load_masks(args.masks) if args.masks else None  # a bad mask file fails before any download
     bundle = load_dataset(args.dataset, args.data_root, download=args.download, seed=args.seed)
-    kwargs = {"shortcut": args.shortcut} if args.model.startswith("resnet") else {}
+    kwargs = shortcut_option(args.model, args.shortcut)
     model = build(args.model, bundle.num_classes, seed=args.seed, **kwargs)
     if masks is not None:
         check_masks_cover_model(masks, model, args.masks)

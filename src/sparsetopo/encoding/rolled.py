@@ -13,7 +13,7 @@ import numpy as np
 from torch import nn
 
 from ..masks import effective_weights, get_masks, prunable_modules, validate_masks
-from .graph import BipartiteGraph
+from ..graph import BipartiteGraph
 
 
 def layer_masks_and_weights(model: nn.Module, masks: Mapping[str, Any] | None):

@@ -13,7 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 from torch import nn
 
-from .graph import BipartiteGraph
+from ..graph import BipartiteGraph
 from .rolled import layer_masks_and_weights, module_path, rolled_layer
 
 

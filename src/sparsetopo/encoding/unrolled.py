@@ -30,6 +30,7 @@ Two passes over the traced ops (:mod:`sparsetopo.tracing`):
 """
 from __future__ import annotations
 
+import enum
 import heapq
 import time
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ from ..masks import effective_weights, get_masks, validate_masks
 from ..tracing import TracedNetwork, TracedOp
 from . import _nodemaps as nm
 from ._edges import EDGE_RULES, concat_and_free, merge_duplicates
-from .graph import MultipartiteGraph, id_dtype
+from ..graph import MultipartiteGraph, id_dtype
 
 CONSTANT = "<constant>"  #: env value of a tensor that does not depend on the network input
 
@@ -89,6 +90,26 @@ class _Job:
     param: str | None = None
     geometry: dict = field(default_factory=dict)
     dst_layer: int = -1  # set by _resolve
+
+
+class Residual(enum.Enum):
+    """The cases of a residual add ``main + skip`` of two traced tensors (:meth:`_Planner.add`).
+
+    ``main``: the operand owned by the deepest weighted layer; ``skip``: the other one.
+    """
+
+    #: neither operand is a weighted layer's own output (two parameter-free paths): the result's
+    #: node map is the union of both maps (no new nodes, no edges)
+    UNION = "union"
+    #: ``y + y`` of one layer's output: an elementwise op on ``y``
+    SAME = "same"
+    #: ``skip`` is a weighted layer's output used only by this add (a convolutional shortcut): that
+    #: layer writes into ``main``'s nodes (``meta["merged"]``), so its edges end there
+    MERGE = "merge"
+    #: ``skip`` is shared or parameter-free (an identity shortcut): weight-1 edges skip -> main
+    IDENTITY = "identity"
+    #: as IDENTITY with ``identity_skips=False`` (the official encoding): no edges
+    DROPPED = "dropped"
 
 
 class _Planner:
@@ -198,22 +219,36 @@ class _Planner:
             raise UnsupportedOpError(f"fx node {op.name!r}: an add of {len(maps)} traced tensors")
         for v in maps:
             self._checked(op, v.ids)
-        owned = [v for v in maps if v.owner is not None and v.ids.shape[0] == 1]
-        if not owned:  # two parameter-free paths: union of their node maps
+        case, main, skip = self._residual_case(op, maps)
+        if case is Residual.UNION:
             k = max(v.ids.shape[0] for v in maps)
             return _Value(nm.compact_slots(torch.cat([nm.pad_slots(v.ids, k) for v in maps])))
-        deepest = max(self.depth[n] for n, v in zip(op.inputs, maps) if v in owned)
-        main = next(v for n, v in zip(op.inputs, maps) if v in owned and self.depth[n] == deepest)
-        skip = maps[1] if main is maps[0] else maps[0]
-        if skip.owner == main.owner and torch.equal(skip.ids, main.ids):  # y + y: elementwise
+        if case is Residual.SAME:
             return _Value(main.ids, main.owner, False)
-        if skip.owner and skip.sole and skip.ids.shape[0] == 1:  # never merge the input layer (owner 0)
+        if case is Residual.MERGE:
             self.merges.append((skip.ids[0], main.ids[0]))
             self.layers[skip.owner].merged_into = main.owner
-        elif self.identity_skips:
+        elif case is Residual.IDENTITY:
             self.jobs.append(_Job("identity", op.name, skip.ids, main.ids[0]))
         self.layers[main.owner].points.append(op.name)
         return _Value(main.ids, main.owner, main.sole and self.net.num_users[op.name] == 1)
+
+    def _residual_case(self, op: TracedOp, maps: list[_Value]) -> tuple["Residual", _Value | None, _Value | None]:
+        """Which :class:`Residual` case the add of two traced operands is, with its (main, skip).
+
+        ``main`` is the operand owned by the deepest weighted layer (ties: the first operand),
+        ``skip`` the other one."""
+        owned = [v for v in maps if v.owner is not None and v.ids.shape[0] == 1]
+        if not owned:
+            return Residual.UNION, None, None
+        deepest = max(self.depth[n] for n, v in zip(op.inputs, maps) if v in owned)
+        main = next(v for n, v in zip(op.inputs, maps) if v in owned and self.depth[n] == deepest)
+        skip = maps[1] if main is maps[0] else maps[0]
+        if skip.owner == main.owner and torch.equal(skip.ids, main.ids):
+            return Residual.SAME, main, skip
+        if skip.owner and skip.sole and skip.ids.shape[0] == 1:  # never merge the input layer (owner 0)
+            return Residual.MERGE, main, skip
+        return (Residual.IDENTITY if self.identity_skips else Residual.DROPPED), main, skip
 
     def arith(self, op: TracedOp) -> Any:
         return self.elementwise(op)

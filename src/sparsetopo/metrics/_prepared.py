@@ -1,7 +1,7 @@
 """The prepared graph: arrays every metric shares, built once per graph and cached.
 
-``prepare(graph)`` validates a :class:`~sparsetopo.encoding.graph.MultipartiteGraph` (or a
-:class:`~sparsetopo.encoding.graph.BipartiteGraph`, seen as its 2-layer MGE) and builds:
+``prepare(graph)`` validates a :class:`~sparsetopo.graph.MultipartiteGraph` (or a
+:class:`~sparsetopo.graph.BipartiteGraph`, seen as its 2-layer MGE) and builds:
 
 * in/out degrees, node layers;
 * the undirected CSR of U(G) (each edge stored once per direction: per row the sorted out part,
@@ -24,7 +24,7 @@ from typing import Union
 
 import numpy as np
 
-from ..encoding.graph import BipartiteGraph, MultipartiteGraph
+from ..graph import BipartiteGraph, MultipartiteGraph
 from ..errors import ValidationError
 from . import _kernels
 
@@ -51,7 +51,6 @@ class PreparedGraph:
     indices: np.ndarray  # int32 (2E,)
     adj_weight: np.ndarray  # float32 (2E,), |w|
     total_abs_weight: float  # Σ_e |w_e| in float64 (NaN if a weight is not finite)
-    is_rolled: bool  # built from a BipartiteGraph
     merged_parallel_edges: int
     cache: dict = field(default_factory=dict)
 
@@ -102,13 +101,13 @@ def _build(graph: MultipartiteGraph | BipartiteGraph) -> PreparedGraph:
         raise ValidationError(
             f"edge {bad} ({int(src[bad])} -> {int(dst[bad])}) goes from node layer {int(node_layer[src[bad]])} "
             f"to node layer {int(node_layer[dst[bad]])}; edges must point to a later node layer (a layered DAG)")
-    prepared = _from_edges(src, dst, np.abs(weight), n, mge.layer_offsets, node_layer, rolled)
+    prepared = _from_edges(src, dst, np.abs(weight), n, mge.layer_offsets, node_layer)
     if prepared.merged_parallel_edges:
         warnings.warn(f"merged {prepared.merged_parallel_edges} parallel edges (|w| summed)", stacklevel=3)
     return prepared
 
 
-def _from_edges(src, dst, absw, n, layer_offsets, node_layer, rolled, merged=0) -> PreparedGraph:
+def _from_edges(src, dst, absw, n, layer_offsets, node_layer, merged=0) -> PreparedGraph:
     out_deg = np.bincount(src, minlength=n).astype(np.int64)
     in_deg = np.bincount(dst, minlength=n).astype(np.int64)
     indptr = np.zeros(n + 1, dtype=np.int64)
@@ -117,18 +116,18 @@ def _from_edges(src, dst, absw, n, layer_offsets, node_layer, rolled, merged=0) 
     adj_weight = np.empty(2 * src.size, dtype=np.float32)
     _kernels.fill_csr(src, dst, absw, out_deg, in_deg, indptr, indices, adj_weight)
     if src.size and _kernels.count_duplicate_edges(indptr, indices, out_deg):
-        return _merge_parallel(src, dst, absw, n, layer_offsets, node_layer, rolled)
+        return _merge_parallel(src, dst, absw, n, layer_offsets, node_layer)
     return PreparedGraph(
         num_nodes=n, num_edges=int(src.size), layer_offsets=np.asarray(layer_offsets, np.int64),
         node_layer=node_layer, out_deg=out_deg, in_deg=in_deg, src=src, dst=dst, indptr=indptr, indices=indices,
         adj_weight=adj_weight, total_abs_weight=float(np.sum(absw, dtype=np.float64)),
-        is_rolled=rolled, merged_parallel_edges=merged)
+        merged_parallel_edges=merged)
 
 
-def _merge_parallel(src, dst, absw, n, layer_offsets, node_layer, rolled) -> PreparedGraph:
+def _merge_parallel(src, dst, absw, n, layer_offsets, node_layer) -> PreparedGraph:
     key = src.astype(np.int64) * n + dst
     unique, inverse = np.unique(key, return_inverse=True)
     summed = np.bincount(inverse, weights=absw.astype(np.float64)).astype(np.float32)
     merged = int(src.size - unique.size)
     return _from_edges((unique // n).astype(src.dtype), (unique % n).astype(dst.dtype), summed, n,
-                       layer_offsets, node_layer, rolled, merged)
+                       layer_offsets, node_layer, merged)

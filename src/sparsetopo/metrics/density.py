@@ -1,46 +1,21 @@
-"""Layer density: nnz(W_l) / numel(W_l) per prunable layer (``metrics.md`` §4)."""
+"""Layer density of the metrics stage: :func:`sparsetopo.density.layer_density` (the one
+implementation), and the densities a layered graph file still tells without its masks."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
-import numpy as np
+from ..density import layer_density
 
-from ..errors import ValidationError
-
-
-def _density(name: str, values: Any) -> float:
-    array = values.detach().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
-    if array.size == 0:
-        raise ValidationError(f"layer {name!r} has no entries; its density is undefined")
-    return float(np.count_nonzero(array) / array.size)
+__all__ = ["layer_density", "graph_layer_density"]
 
 
-def _model_masks(model: Any) -> dict[str, Any]:
-    """Masks of a torch model: ``weight_mask`` buffers where pruned, else the weight's nonzeros."""
-    import torch
+def graph_layer_density(layers: Any) -> dict[str, float]:
+    """Layer densities recoverable from a layered encoding alone (a graph file, no masks).
 
-    masks = {}
-    for module_name, module in model.named_modules():
-        if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
-            key = f"{module_name}.weight" if module_name else "weight"
-            masks[key] = getattr(module, "weight_mask", module.weight)
-    return masks
-
-
-def layer_density(masks_or_model: Any) -> dict[str, float]:
-    """Density nnz / numel of every prunable layer, keyed by parameter name.
-
-    Accepts a masks dict ``{parameter_name: bool tensor or array}`` or a ``torch.nn.Module``
-    (Conv2d / Linear layers, in ``named_modules()`` order; pruned layers read their ``weight_mask``
-    buffer, others count the nonzeros of ``weight``). torch is imported only for a model. O(Σ numel).
+    A rolled BGE has one edge per kept weight, so its layer density is |E| / (left · right), keyed
+    ``<layer name>.weight`` like :func:`layer_density`; a rolled-channel edge stands for a whole
+    kernel slice, so its density is unknown (empty dict). O(L).
     """
-    if isinstance(masks_or_model, Mapping):
-        masks = masks_or_model
-    elif hasattr(masks_or_model, "named_modules"):
-        masks = _model_masks(masks_or_model)
-    else:
-        raise ValidationError(
-            f"layer_density needs a masks dict or a torch model, got {type(masks_or_model).__name__}")
-    if not masks:
-        raise ValidationError("layer_density: no prunable layers (empty masks / no Conv2d or Linear)")
-    return {name: _density(name, values) for name, values in masks.items()}
+    if getattr(layers, "kind", None) != "rolled":
+        return {}
+    return {f"{g.name}.weight": g.num_edges / (g.num_left * g.num_right) for g in layers}

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..encoding.graph import BipartiteGraph
+from ..graph import BipartiteGraph
 from ..errors import ValidationError
 from ..validation import check_choice
 

@@ -1,83 +1,113 @@
-"""All topometrics of one graph in one call (the pool-table row, raw values)."""
+"""All metrics of one graph in one call (pool-table rows, raw values), driven by the metric registry."""
 from __future__ import annotations
 
 import functools
 import sys
-from typing import Callable
+from typing import Iterable, Mapping
 
-from ..encoding.graph import BipartiteGraph
+from ..graph import BipartiteGraph
 from ..errors import ValidationError
 from ..validation import check_choice
-from . import components, expansion, local, neighbourhood, strength
+from . import neighbourhood, registry
 from ._prepared import GraphLike, prepare
 
-#: column -> metric, MGE (``README.md`` column order).
-MGE_METRICS: dict[str, Callable[[GraphLike], float]] = {
-    "sink_nodes": local.sink_nodes,
-    "source_nodes": local.source_nodes,
-    "disconnected_nodes": local.disconnected_nodes,
-    "removable_out": local.removable_out,
-    "removable_in": local.removable_in,
-    "neighbors_1hop": neighbourhood.neighbors_1hop,
-    "neighbors_2hop": neighbourhood.neighbors_2hop,
-    "motifs_4": neighbourhood.motifs_4,
-    "k_core": strength.k_core,
-    "node_strength": strength.node_strength,
-    "n_components": components.n_components,
-    "mean_component_size": components.mean_component_size,
-    "cut_edges": components.cut_edges,
-    "cut_nodes": components.cut_nodes,
-    "spectral_gap": expansion.spectral_gap,
-    "spectral_radius": expansion.spectral_radius,
-}
-
-#: column -> metric on a rolled BGE layer: no local metrics, no 2-hop, and the motif column holds
-#: the exact *size-3* connected count (``metrics.md`` §1 "Motif", footnote 6).
-ROLLED_METRICS: dict[str, Callable[[GraphLike], float]] = {
-    "neighbors_1hop": neighbourhood.neighbors_1hop,
-    "motifs_4": neighbourhood.motifs_3,
-    **{k: MGE_METRICS[k] for k in ("k_core", "node_strength", "n_components", "mean_component_size",
-                                   "cut_edges", "cut_nodes", "spectral_gap", "spectral_radius")},
-}
+COMPAT_CHOICES = ("default", "official")
 
 
-#: columns whose function takes ``compat`` (``metrics.md``: only where it changes published numbers).
-COMPAT_COLUMNS = ("sink_nodes", "source_nodes", "removable_out", "removable_in", "spectral_gap")
+def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,), *, encoding: str | None = None,
+              densities: Mapping[str, float] | None = None, motif_sample: int | str | None = None,
+              compat: str = "default", progress: bool = False) -> dict:
+    """One row of raw metric values of one graph: ``nodes`` (|V|), ``edges`` (|E|), then the
+    registered metrics of ``groups`` that apply to ``encoding``, in registry order.
+
+    ``graph``: an MGE (``encoding`` ``"mge"``) or one rolled layer (a :class:`BipartiteGraph`;
+    ``encoding`` ``"rolled"`` unless given). ``densities``: ``{parameter name: density}`` for the
+    mask-sourced columns (``layer_density``, looked up as ``<layer name>.weight``; NaN if absent).
+    ``motif_sample``: None for the exact ``motifs_4``; an int s, or ``"official"`` (s = ⌊0.001|V|⌋),
+    for igraph's ESU estimate from s random roots, reported as ``motifs_4_sample`` = s (MGE only).
+    ``compat="official"`` reproduces the official code where it deviates (and implies the 0.1%-root
+    motif estimate unless ``motif_sample`` is given). ``progress``: a tqdm bar (TTY only).
+    The arrays are prepared once and shared (:func:`~sparsetopo.metrics.prepare`); a function that
+    fills several columns (the Ramanujan metrics) runs once.
+    """
+    check_choice(compat, COMPAT_CHOICES, "compat")
+    layered = isinstance(graph, BipartiteGraph)
+    encoding = encoding or ("rolled" if layered else "mge")
+    if compat == "official" and motif_sample is None and not layered:
+        motif_sample = "official"
+    if layered and motif_sample is not None:
+        raise ValidationError("motif_sample applies to MGEs; rolled layers use the exact size-3 count")
+    p = prepare(graph)
+    sample = None
+    if motif_sample is not None:
+        sample = neighbourhood.official_motif_sample(p.num_nodes) if motif_sample == "official" else motif_sample
+    row: dict = {"nodes": p.num_nodes, "edges": p.num_edges}
+    from tqdm.auto import tqdm
+
+    records = registry.select(groups, encoding)
+    bar = tqdm(records, desc="metrics", disable=not (progress and sys.stderr.isatty()), leave=False)
+    outputs: dict = {}  # function -> its value on this graph (shared by the records of one function)
+    for metric in bar:
+        bar.set_postfix_str(metric.name)
+        if metric.source == "masks":
+            name = f"{getattr(graph, 'name', '')}.weight"
+            row[metric.name] = float((densities or {}).get(name, float("nan")))
+            continue
+        sampled = sample is not None and metric.sampled_function is not None
+        function = metric.function_for(layered, sampled=sampled)
+        key = (function, sampled, metric.compat and compat)
+        if key not in outputs:
+            if sampled:
+                function = functools.partial(function, sample=sample)
+            elif metric.compat and compat != "default":
+                function = functools.partial(function, compat=compat)
+            outputs[key] = function(graph)
+        row[metric.name] = outputs[key][metric.output] if metric.output else outputs[key]
+    if sample is not None:
+        row["motifs_4_sample"] = int(sample)
+    return row
+
+
+def graph_rows(graph, encoding: str, groups: Iterable[str] = registry.DEFAULT_GROUPS, *,
+               densities: Mapping[str, float] | None = None, motif_sample: int | str | None = None,
+               compat: str = "default", progress: bool = False) -> list[dict]:
+    """Pool rows of one encoding result: one row (``encoding`` + :func:`graph_row`) for a network
+    graph, one per layer (``encoding``, ``layer`` index, ``layer_name`` + :func:`graph_row`) for a
+    layered result. Values are plain Python numbers (JSON-ready; NaN kept as float NaN)."""
+    if not isinstance(graph, list):
+        return [{"encoding": encoding, **_plain(graph_row(graph, groups, encoding=encoding, densities=densities,
+                                                          motif_sample=motif_sample, compat=compat,
+                                                          progress=progress))}]
+    return [{"encoding": encoding, "layer": index, "layer_name": layer.name,
+             **_plain(graph_row(layer, groups, encoding=encoding, densities=densities, motif_sample=motif_sample,
+                                compat=compat))}
+            for index, layer in enumerate(graph)]
+
+
+def _plain(row: dict) -> dict[str, float | int | None]:
+    """Metric values as JSON-ready Python numbers (NaN kept as float NaN)."""
+    out = {}
+    for name, value in row.items():
+        value = value.item() if hasattr(value, "item") else value
+        out[name] = int(value) if isinstance(value, (bool, int)) else float(value)
+    return out
 
 
 def topometrics(graph: GraphLike, *, motif_sample: int | str | None = None, compat: str = "default",
                 progress: bool = False) -> dict:
     """Raw topometrics of an MGE (16 columns) or of one rolled BGE layer (10 columns), plus
-    ``nodes`` (|V|) and ``edges`` (|E|). Normalisation is :func:`sparsetopo.metrics.normalize`'s job.
-
-    ``motif_sample``: None (default) for the exact ``motifs_4``; an int s, or ``"official"``
-    (s = ⌊0.001|V|⌋), for igraph's ESU estimate from s random roots, reported as
-    ``motifs_4_sample`` = s. Only for MGEs. ``compat="official"`` reproduces the official code where
-    it deviates (sink/source offsets, swapped r-out/r-in, magnitude-rule spectral gap, and the
-    0.1%-root motif estimate unless ``motif_sample`` is given). ``progress``: a tqdm bar over the metrics (TTY only).
-    The arrays are prepared once and shared (:func:`~sparsetopo.metrics.prepare`).
+    ``nodes`` (|V|) and ``edges`` (|E|): :func:`graph_row` of the topometrics group.
+    Normalisation is :func:`sparsetopo.metrics.normalize`'s job.
     """
-    check_choice(compat, ("default", "official"), "compat")
-    rolled = isinstance(graph, BipartiteGraph)
-    if compat == "official" and motif_sample is None and not rolled:
-        motif_sample = "official"
-    if rolled and motif_sample is not None:
-        raise ValidationError("motif_sample applies to MGEs; rolled layers use the exact size-3 count")
-    p = prepare(graph)
-    row: dict = {"nodes": p.num_nodes, "edges": p.num_edges}
-    metrics = dict(ROLLED_METRICS if rolled else MGE_METRICS)
-    sample = None
-    if motif_sample is not None:
-        sample = neighbourhood.official_motif_sample(p.num_nodes) if motif_sample == "official" else motif_sample
-        metrics["motifs_4"] = lambda g: neighbourhood.motifs_4_estimate(g, sample)
-    if compat != "default":
-        metrics.update({k: functools.partial(f, compat=compat) for k, f in metrics.items() if k in COMPAT_COLUMNS})
-    from tqdm.auto import tqdm
+    return graph_row(graph, (registry.FEATURE_GROUP,), motif_sample=motif_sample, compat=compat, progress=progress)
 
-    bar = tqdm(metrics.items(), desc="topometrics", disable=not (progress and sys.stderr.isatty()), leave=False)
-    for name, metric in bar:
-        bar.set_postfix_str(name)
-        row[name] = metric(p)
-    if sample is not None:
-        row["motifs_4_sample"] = int(sample)
-    return row
+
+def __getattr__(name: str):
+    # The former tables, derived from the registry when read (kept for callers that used them).
+    if name in ("MGE_METRICS", "ROLLED_METRICS"):
+        layered = name == "ROLLED_METRICS"
+        return {m.name: m.function_for(layered) for m in registry.select((registry.FEATURE_GROUP,),
+                                                                           "rolled" if layered else "mge")}
+    if name == "COMPAT_COLUMNS":
+        return tuple(m.name for m in registry.select() if m.compat)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

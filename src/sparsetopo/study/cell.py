@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .._io import atomic_write_text
+from . import states
 from .config import CellSpec
 
 CellFunction = Callable[..., dict]
@@ -140,43 +141,12 @@ def _pruned_masks(model, spec: CellSpec, bundle, path: Path, device: str | None)
 
 def measure(model, masks, input_shape: tuple[int, ...], spec: CellSpec, log: CellLog
             ) -> tuple[list[dict], list[dict]]:
-    """Encode the network and compute the requested metrics: (MGE rows, rolled layer rows)."""
-    from ..encoding import encode
-    from ..masks import layer_density
-    from ..metrics import ramanujan_metrics, topometrics
+    """Encode the network and compute the requested metrics: (MGE rows, rolled layer rows), each
+    encoding and its metrics timed as a stage of ``log``."""
+    from ..measure import measure as measure_network
 
-    rows: list[dict] = []
-    layer_rows: list[dict] = []
-    densities = layer_density(masks)
-    for kind in spec.encodings:
-        with log.stage(f"encode {kind}"):
-            graph = encode(model, input_shape, kind=kind)
-        with log.stage(f"metrics {kind}"):
-            if kind == "mge":
-                row = {"encoding": kind}
-                if "topometrics" in spec.metrics:
-                    row.update(_plain(topometrics(graph)))
-                rows.append(row)
-                continue
-            for index, layer in enumerate(graph):
-                row = {"encoding": kind, "layer": index, "layer_name": layer.name}
-                if "topometrics" in spec.metrics:
-                    row.update(_plain(topometrics(layer)))
-                if "ramanujan" in spec.metrics:
-                    row.update(_plain(ramanujan_metrics(layer)))
-                if "layer_density" in spec.metrics:
-                    row["layer_density"] = float(densities[f"{layer.name}.weight"])
-                layer_rows.append(row)
-    return rows, layer_rows
-
-
-def _plain(metrics: dict) -> dict[str, float | int | None]:
-    """Metric values as JSON-ready Python numbers (NaN kept as float NaN)."""
-    out = {}
-    for name, value in metrics.items():
-        value = value.item() if hasattr(value, "item") else value
-        out[name] = int(value) if isinstance(value, (bool, int)) else float(value)
-    return out
+    result = measure_network(model, masks, input_shape, spec.encodings, spec.metrics, stage=log.stage)
+    return result.rows, result.layer_rows
 
 
 # --- the task every executor runs --------------------------------------------------------------------
@@ -196,7 +166,7 @@ class CellTask:
 
 @dataclass
 class CellOutcome:
-    """What happened to one task: ``state`` is done | failed | skipped (already done) | busy."""
+    """What happened to one task: ``state`` is one of :data:`~sparsetopo.study.states.OUTCOMES`."""
 
     cell_id: str
     state: str
@@ -229,9 +199,9 @@ def run_cell_task(task: CellTask) -> CellOutcome:
     store = StudyStore(task.study_dir)
     with store.claim(spec, timeout=CLAIM_WAIT_S) as mine:
         if not mine:
-            return CellOutcome(spec.cell_id, "busy")
+            return CellOutcome(spec.cell_id, states.BUSY)
         if store.result_path(spec).is_file():
-            return CellOutcome(spec.cell_id, "skipped")
+            return CellOutcome(spec.cell_id, states.SKIPPED)
         return _run_claimed(store, spec, task)
 
 
@@ -248,12 +218,12 @@ def _run_claimed(store, spec: CellSpec, task: CellTask) -> CellOutcome:
     except Exception as exc:  # isolate the failure: record it, the study goes on
         error = store.write_error(spec, exc)
         log.write(f"cell failed: {error['type']}: {error['message']}")
-        return CellOutcome(spec.cell_id, "failed", time.perf_counter() - start,
+        return CellOutcome(spec.cell_id, states.FAILED, time.perf_counter() - start,
                            f"{error['type']}: {error['message']}", dict(log.timings))
     seconds = time.perf_counter() - start
     store.write_result(spec, {**result, "seconds": seconds, "timings": log.timings, "warnings": log.warnings})
     log.write(f"cell done in {seconds:.2f} s")
-    return CellOutcome(spec.cell_id, "done", seconds, None, dict(log.timings))
+    return CellOutcome(spec.cell_id, states.DONE, seconds, None, dict(log.timings))
 
 
 def _check_result(result: Any) -> None:

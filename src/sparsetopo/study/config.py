@@ -21,7 +21,7 @@ A study file has four sections; every key is optional except the grid axes::
 
     [outputs]
     encodings = ["mge", "rolled", "rolled_channel"]
-    metrics   = ["topometrics", "ramanujan", "layer_density"]
+    metrics   = ["topometrics", "ramanujan", "layer_density"]   # or also "effective" (metrics.md §5b)
 
     [run]
     executor = "local"           # local | ray
@@ -46,11 +46,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..encoding.registry import ENCODINGS
 from ..errors import StudyConfigError, ValidationError
+from ..metrics.registry import DEFAULT_GROUPS as METRICS
+from ..metrics.registry import GROUPS as METRIC_GROUPS
 from ..validation import check_sparsity
 
-ENCODINGS = ("mge", "rolled", "rolled_channel")
-METRICS = ("topometrics", "ramanujan", "layer_density")
 EXECUTORS = ("local", "ray")
 PRESETS = ("demo", "paper")
 
@@ -244,7 +245,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> StudyCo
         train_subset=_optional_positive_int(files, "train_subset", "data", where),
         test_subset=_optional_positive_int(files, "test_subset", "data", where),
         encodings=_names(outputs, "encodings", ENCODINGS, where, default=ENCODINGS, section="outputs"),
-        metrics=_names(outputs, "metrics", METRICS, where, default=METRICS, section="outputs"),
+        metrics=_names(outputs, "metrics", METRIC_GROUPS, where, default=METRICS, section="outputs"),
         executor=_choice(run, "executor", EXECUTORS, "local", where),
         jobs=_optional_positive_int(run, "jobs", "run", where) or 1,
         address=_optional_str(run, "address", "run", where),

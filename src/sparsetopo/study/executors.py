@@ -15,6 +15,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Iterable, Iterator
 
+from . import states
 from .cell import CellOutcome, CellTask, run_cell_task
 
 
@@ -75,7 +76,7 @@ def _outcome(get_result, task: CellTask) -> CellOutcome:
         from .config import CellSpec
 
         cell_id = CellSpec.from_dict(task.spec).cell_id
-        return CellOutcome(cell_id, "failed", error=f"worker died: {type(exc).__name__}: {exc}")
+        return CellOutcome(cell_id, states.FAILED, error=f"worker died: {type(exc).__name__}: {exc}")
 
 
 def run_ray(tasks: Iterable[CellTask], address: str | None = None, cpus_per_cell: int = 1,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from . import states
 from .cell import CellOutcome, CellTask
 from .config import StudyConfig
 from .executors import execute, threads_per_job
@@ -30,7 +31,7 @@ class StudyReport:
     @property
     def complete(self) -> bool:
         """True when every cell of the study is done."""
-        return self.already_done + self.count("done") + self.count("skipped") == self.total
+        return self.already_done + self.count(states.DONE) + self.count(states.SKIPPED) == self.total
 
 
 def function_path(fn: Callable) -> str:
@@ -77,9 +78,9 @@ def _with_progress(outcomes, total: int, jobs: int, progress: bool | None) -> li
         bar.set_postfix(running=min(jobs, total))
         for outcome in outcomes:
             collected.append(outcome)
-            counts = {s: sum(o.state == s for o in collected) for s in ("done", "failed", "busy")}
+            counts = {s: sum(o.state == s for o in collected) for s in (states.DONE, states.FAILED, states.BUSY)}
             bar.set_postfix(**counts, running=min(jobs, total - len(collected)))
             bar.update(1)
-            if outcome.state == "failed":
+            if outcome.state == states.FAILED:
                 bar.write(f"failed: {outcome.cell_id}: {outcome.error}")
     return collected

@@ -34,6 +34,7 @@ import filelock
 
 from .._io import atomic_path, atomic_write_json, atomic_write_text
 from ..errors import CheckpointError, StudyConfigError
+from . import states
 from .config import CellSpec, StudyConfig, config_from_dict
 
 KEY = ["model", "dataset", "pruner", "sparsity", "seed"]
@@ -167,13 +168,13 @@ class StudyStore:
         """done / failed / running / pending, with a one-line reason."""
         result = self.read_result(spec)
         if result is not None:
-            return CellStatus(spec, "done", f"accuracy {result.get('accuracy', float('nan')):.4f}")
+            return CellStatus(spec, states.DONE, f"accuracy {result.get('accuracy', float('nan')):.4f}")
         if self.is_claimed(spec):
-            return CellStatus(spec, "running", "claimed by another runner")
+            return CellStatus(spec, states.RUNNING, "claimed by another runner")
         error = self.read_error(spec)
         if error is not None:
-            return CellStatus(spec, "failed", f"{error.get('type')}: {error.get('message')}")
-        return CellStatus(spec, "pending", self._pending_reason(spec))
+            return CellStatus(spec, states.FAILED, f"{error.get('type')}: {error.get('message')}")
+        return CellStatus(spec, states.PENDING, self._pending_reason(spec))
 
     def _pending_reason(self, spec: CellSpec) -> str:
         directory = self.cell_dir(spec)

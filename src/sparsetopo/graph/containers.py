@@ -1,4 +1,4 @@
-"""Graph containers shared by the encoders and the metrics.
+"""Graph containers shared by the encoders and the metrics (the graph stage: numpy only, no torch).
 
 A graph is a pair of integer id arrays (``src``, ``dst``), a float32 ``weight`` array (the signed
 masked weights, paper Eq. 4) and the node-layer offsets. Edges point from input to output, so every
@@ -7,6 +7,7 @@ cross module boundaries; exports to scipy / igraph / NetworKit / networkx are bu
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,9 @@ class MultipartiteGraph:
         ``V_0``, the last node layer is the output ``V_N``.
     layer_names : tuple of L str
         Name of each node layer (``"input"``, then the weighted layer whose output it is).
+    meta : dict
+        What the encoder knew (``kind``, ``fx_nodes``, ``merged``, ...), kept as JSON-native values
+        (tuples become lists) so that it survives :func:`save_graph` / :func:`load_graph` unchanged.
     """
 
     src: np.ndarray
@@ -67,6 +71,7 @@ class MultipartiteGraph:
         object.__setattr__(self, "weight", np.ascontiguousarray(self.weight, dtype=np.float32))
         object.__setattr__(self, "layer_offsets", np.ascontiguousarray(self.layer_offsets, dtype=np.int64))
         object.__setattr__(self, "layer_names", tuple(self.layer_names))
+        object.__setattr__(self, "meta", json_meta(self.meta))
         if not (self.src.shape == self.dst.shape == self.weight.shape) or self.src.ndim != 1:
             raise ValidationError(
                 f"src, dst and weight must be 1-D arrays of one length, got shapes "
@@ -169,7 +174,7 @@ class MultipartiteGraph:
             with open(tmp, "wb") as fh:
                 np.savez(fh, kind=np.array("mge"), src=self.src, dst=self.dst, weight=self.weight,
                          num_nodes=np.int64(self.num_nodes), layer_offsets=self.layer_offsets,
-                         layer_names=np.array(self.layer_names, dtype=str))
+                         layer_names=np.array(self.layer_names, dtype=str), meta=_meta_array(self.meta))
 
     @classmethod
     def load_npz(cls, path: str | Path) -> "MultipartiteGraph":
@@ -179,7 +184,8 @@ class MultipartiteGraph:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return cls(src=z["src"], dst=z["dst"], weight=z["weight"], num_nodes=int(z["num_nodes"]),
-                           layer_offsets=z["layer_offsets"], layer_names=tuple(str(s) for s in z["layer_names"]))
+                           layer_offsets=z["layer_offsets"], layer_names=tuple(str(s) for s in z["layer_names"]),
+                           meta=_meta_of(z))
         except (OSError, KeyError, ValueError) as exc:
             raise CheckpointError(f"{path}: not a sparsetopo graph file ({exc})") from exc
 
@@ -229,24 +235,77 @@ class BipartiteGraph:
                                  layer_offsets=np.array([0, self.num_left, self.num_nodes]),
                                  layer_names=(f"{self.name}:in", f"{self.name}:out"))
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, BipartiteGraph):
+            return NotImplemented
+        return (self.name == other.name and self.num_left == other.num_left and self.num_right == other.num_right
+                and np.array_equal(self.src, other.src) and np.array_equal(self.dst, other.dst)
+                and np.array_equal(self.weight, other.weight))
+
     def __repr__(self) -> str:
         return (f"BipartiteGraph({self.name!r}, num_left={self.num_left}, num_right={self.num_right}, "
                 f"num_edges={self.num_edges})")
 
 
+class LayerGraphs(list):
+    """The per-layer graphs of a rolled encoding: a ``list[BipartiteGraph]`` that knows its ``kind``
+    (``"rolled"`` or ``"rolled_channel"``, the encoding that made it) and carries ``meta`` (JSON-native).
+
+    A plain list in every other respect (indexing, iteration, ``len``), so callers that loop over the
+    layers need not know the kind; those that must (density, file format) read :attr:`kind`.
+    Equal when the kind and every layer are equal.
+    """
+
+    def __init__(self, layers=(), kind: str = "rolled", meta: dict | None = None) -> None:
+        super().__init__(layers)
+        self.kind = str(kind)
+        self.meta = json_meta(meta or {})
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LayerGraphs) and other.kind != self.kind:
+            return False
+        return list.__eq__(self, other)
+
+    __hash__ = None  # mutable, like list
+
+    def __repr__(self) -> str:
+        return f"LayerGraphs(kind={self.kind!r}, layers={len(self)})"
+
+
+def json_meta(meta: dict) -> dict:
+    """``meta`` as JSON-native values (tuples -> lists); ValidationError if it is not JSON-serialisable."""
+    try:
+        return json.loads(json.dumps(dict(meta)))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"graph meta must be JSON-serialisable: {exc}") from None
+
+
+def _meta_array(meta: dict) -> np.ndarray:
+    return np.array(json.dumps(meta))
+
+
+def _meta_of(z) -> dict:
+    """The ``meta`` entry of an open graph file (absent in files from before it was stored: empty)."""
+    return json.loads(str(z["meta"])) if "meta" in z.files else {}
+
+
 # -- rolled encodings on disk: all layers of one network in one .npz ---------------------------
-def save_bipartite_npz(graphs: "list[BipartiteGraph]", path: str | Path, kind: str = "rolled") -> None:
+def save_bipartite_npz(graphs: "list[BipartiteGraph]", path: str | Path, kind: str | None = None) -> None:
     """Write the per-layer graphs of a rolled encoding to one uncompressed ``.npz``, atomically.
 
-    Format: ``kind`` (``"rolled"`` / ``"rolled_channel"``), ``names`` (L str), ``num_left``,
+    ``kind``: the encoding; None takes ``graphs.kind`` of a :class:`LayerGraphs` (``"rolled"`` for
+    a plain list). Format: ``kind`` (``"rolled"`` / ``"rolled_channel"``), ``meta`` (JSON), ``names`` (L str), ``num_left``,
     ``num_right`` (L int64), ``edge_offsets`` (L + 1 int64: layer l owns edges
     ``edge_offsets[l]:edge_offsets[l+1]``) and the concatenated ``src``, ``dst`` (int32, local to
     the layer) and ``weight`` (float32).
     """
+    if kind is None:
+        kind = getattr(graphs, "kind", "rolled")
+    meta = getattr(graphs, "meta", {})
     offsets = np.concatenate([[0], np.cumsum([g.num_edges for g in graphs], dtype=np.int64)]).astype(np.int64)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, kind=np.array(kind), names=np.array([g.name for g in graphs], dtype=str),
+            np.savez(fh, kind=np.array(kind), meta=_meta_array(meta), names=np.array([g.name for g in graphs], dtype=str),
                      num_left=np.array([g.num_left for g in graphs], dtype=np.int64),
                      num_right=np.array([g.num_right for g in graphs], dtype=np.int64),
                      edge_offsets=offsets, src=_concat([g.src for g in graphs], np.int32),
@@ -258,23 +317,36 @@ def _concat(arrays: list[np.ndarray], dtype) -> np.ndarray:
     return np.concatenate(arrays).astype(dtype, copy=False) if arrays else np.empty(0, dtype)
 
 
-def load_bipartite_npz(path: str | Path) -> "list[BipartiteGraph]":
-    """Read the graphs written by :func:`save_bipartite_npz` (no pickles are loaded)."""
+def load_bipartite_npz(path: str | Path) -> LayerGraphs:
+    """Read the graphs written by :func:`save_bipartite_npz`, with their kind and meta (no pickles are loaded)."""
     from ..errors import CheckpointError
 
     try:
         with np.load(path, allow_pickle=False) as z:
             off = z["edge_offsets"]
-            return [BipartiteGraph(name=str(name), num_left=int(nl), num_right=int(nr),
-                                   src=z["src"][off[i]:off[i + 1]], dst=z["dst"][off[i]:off[i + 1]],
-                                   weight=z["weight"][off[i]:off[i + 1]])
-                    for i, (name, nl, nr) in enumerate(zip(z["names"], z["num_left"], z["num_right"]))]
+            layers = [BipartiteGraph(name=str(name), num_left=int(nl), num_right=int(nr),
+                                     src=z["src"][off[i]:off[i + 1]], dst=z["dst"][off[i]:off[i + 1]],
+                                     weight=z["weight"][off[i]:off[i + 1]])
+                      for i, (name, nl, nr) in enumerate(zip(z["names"], z["num_left"], z["num_right"]))]
+            return LayerGraphs(layers, kind=str(z["kind"]), meta=_meta_of(z))
     except (OSError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a sparsetopo rolled-graph file ({exc})") from exc
 
 
-def load_graph(path: str | Path) -> "MultipartiteGraph | list[BipartiteGraph]":
-    """Read any graph file sparsetopo writes: an MGE or the layers of a rolled encoding."""
+def save_graph(graph: "MultipartiteGraph | list[BipartiteGraph]", path: str | Path) -> None:
+    """Write any encoding result (an MGE, or the layers of a rolled encoding) so that
+    :func:`load_graph` gives it back equal, kind and meta included."""
+    if isinstance(graph, MultipartiteGraph):
+        graph.save_npz(path)
+    elif isinstance(graph, list):
+        save_bipartite_npz(graph, path)
+    else:
+        raise ValidationError(f"save_graph needs a MultipartiteGraph or a list of BipartiteGraph, "
+                              f"got {type(graph).__name__}")
+
+
+def load_graph(path: str | Path) -> "MultipartiteGraph | LayerGraphs":
+    """Read any graph file sparsetopo writes: an MGE or the layers of a rolled encoding (with its kind)."""
     from ..errors import CheckpointError
 
     try:
