@@ -13,8 +13,8 @@ setup() {
   if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
   fi
-  # torch==2.13.0 is pinned in pyproject.toml: pip takes the CPU wheel from local disk.
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$extras]"
+  # constraints/cpu.txt pins torch==2.13.0, the CPU wheel (pyproject.toml asks only torch>=2.13).
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints/cpu.txt -e ".[$extras]"
 }
 
 cmd=${1:-}

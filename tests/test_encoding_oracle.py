@@ -10,10 +10,17 @@ S). So the Jacobian of a layer T's values w.r.t. δ_S sees exactly one hop S -> 
 parameter-free ops, and, summed over T's cut points, must equal the MGE's S -> T weight matrix
 (nonzero pattern and values). Skip edges land on the add cut point with the main branch cut off,
 which is the "main branch's weights zeroed" check of the spec.
+
+Modern blocks (encoding.md): normalisation of any kind, DropPath / stochastic depth and every
+activation become the identity; every parameter other than the prunable weights (biases, norm
+affines, layer scales) is 1, so a layer scale is the identity too; a product ``x * g`` of two
+traced tensors becomes the broadcast sum ``x + g``, whose Jacobians are the product's Jacobians at
+x = g = 1 (one weight-1 entry per element the operand multiplies): the product node layer's edges.
 """
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 import pytest
@@ -28,8 +35,16 @@ from sparsetopo.encoding import encode
 from sparsetopo.masks import prunable_modules
 from sparsetopo.models import build
 
-_ACTIVATION_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.SiLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Dropout)
-_ACTIVATION_FUNCTIONS = {F.relu, torch.relu, F.relu6, F.gelu, F.silu, torch.sigmoid, torch.tanh, F.hardtanh}
+_ACTIVATION_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardtanh, nn.SiLU, nn.GELU, nn.Sigmoid, nn.Tanh, nn.Dropout,
+                       nn.Hardswish, nn.Hardsigmoid, nn.Mish, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
+_ACTIVATION_FUNCTIONS = {F.relu, torch.relu, F.relu6, F.gelu, F.silu, torch.sigmoid, torch.tanh, F.hardtanh,
+                         F.hardswish, F.hardsigmoid, F.layer_norm, F.group_norm}
+_ACTIVATION_METHODS = {"relu", "relu_", "sigmoid", "sigmoid_", "tanh"}
+_PRODUCTS = {operator.mul, operator.imul, torch.mul, "mul", "mul_", "__mul__", "__rmul__"}
+
+
+def _is_identity_function(target) -> bool:
+    return target in _ACTIVATION_FUNCTIONS or getattr(target, "__name__", "") == "stochastic_depth"
 
 
 # -- oracle --------------------------------------------------------------------------------------
@@ -54,13 +69,34 @@ def adaptive_sum_pool(x, out_hw):
     return torch.stack([torch.stack([x[..., a:b, c:d].sum((-2, -1)) for c, d in cols], -1) for a, b in rows], -2)
 
 
+def traced_nodes(gm: fx.GraphModule) -> set[str]:
+    """Names of the fx nodes whose value depends on the network input."""
+    traced: set[str] = set()
+    for n in gm.graph.nodes:
+        if n.op == "placeholder" or any(a.name in traced for a in n.all_input_nodes):
+            traced.add(n.name)
+    return traced
+
+
 class _Oracle(fx.Interpreter):
     def __init__(self, gm, cut: dict[str, int], source: int, delta):
         super().__init__(gm)
         self.cut, self.source, self.delta, self.recorded = cut, source, delta, []
+        self.traced = traced_nodes(gm)
+        self.gating = False
+
+    def _gate(self, n, args):
+        """``x * g`` of two traced tensors -> the broadcast sum (see the module docstring)."""
+        operands = [a for a in n.args if isinstance(a, fx.Node)]
+        return (n.target in _PRODUCTS and len(operands) == 2 and all(a.name in self.traced for a in operands)
+                and operands[0] is not operands[1])
 
     def run_node(self, n):
-        out = super().run_node(n)
+        if self._gate(n, n.args):
+            args, _ = self.fetch_args_kwargs_from_env(n)
+            out = args[0] + args[1]
+        else:
+            out = super().run_node(n)
         if n.name in self.cut:
             self.recorded.append(out)
             out = out.detach() + (self.delta if self.cut[n.name] == self.source else 0)
@@ -78,11 +114,11 @@ class _Oracle(fx.Interpreter):
         return super().call_module(target, args, kwargs)
 
     def call_function(self, target, args, kwargs):
-        if target in _ACTIVATION_FUNCTIONS:
+        if _is_identity_function(target):
             return args[0]
-        if target is F.max_pool2d:
+        if target in (F.max_pool2d, F.avg_pool2d):
             out_hw = target(args[0].detach(), *args[1:], **kwargs).shape[-2:]
-            names = ("kernel_size", "stride", "padding", "dilation")
+            names = ("kernel_size", "stride", "padding") + (("dilation",) if target is F.max_pool2d else ())
             g = {**dict(zip(names, args[1:])), **kwargs}
             return sum_pool(args[0], g["kernel_size"], g.get("stride"), g.get("padding", 0), g.get("dilation", 1), out_hw)
         if target is F.adaptive_avg_pool2d:
@@ -90,15 +126,22 @@ class _Oracle(fx.Interpreter):
         return super().call_function(target, args, kwargs)
 
     def call_method(self, target, args, kwargs):
+        if target in _ACTIVATION_METHODS:
+            return args[0]
         if target == "mean":
             return args[0].sum(*args[1:], **kwargs)
         return super().call_method(target, args, kwargs)
 
 
 def oracle_model(model: nn.Module, masks: dict, seed: int = 0) -> nn.Module:
-    """Set weights = mask × U(0.5, 1.5), BN to exact identity (eval, unit stats, eps 0); in place."""
+    """Set weights = mask × U(0.5, 1.5), every other parameter to 1 (layer scales become the
+    identity), BN to exact identity (eval, unit stats, eps 0); in place."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
+        prunable = set(prunable_modules(model))
+        for name, p in model.named_parameters():
+            if name not in prunable:
+                p.fill_(1.0)
         for name, module in prunable_modules(model).items():
             u = torch.rand(module.weight.shape, generator=g) + 0.5
             module.weight.copy_(u * masks[name])
@@ -147,7 +190,12 @@ def check_oracle(model: nn.Module, input_shape, masks: dict, identity_skips: boo
     for layer, names in enumerate(graph.meta["fx_nodes"]):
         assert math.prod(shapes[names[0]]) == sizes[layer]
         first = nodes[names[0]]
-        assert (first.op == "placeholder") if layer == 0 else (str(first.target) == graph.layer_names[layer].split(":")[0])
+        if layer == 0:
+            assert first.op == "placeholder"
+        elif first.op == "call_module":  # a weighted layer (":n" = its n-th call)
+            assert str(first.target) == graph.layer_names[layer].split(":")[0]
+        else:  # a product node layer, named "<module path>/<fx node>"
+            assert first.target in _PRODUCTS and graph.layer_names[layer].split("/")[-1] == first.name
     rng = np.random.default_rng(seed)
     adjacency = graph.to_scipy().astype(np.float64).tocsr()
     for s in range(graph.num_layers):

@@ -23,6 +23,11 @@ class UnsupportedOpError(SparsetopoError):
     """The encoder met an operation it does not know; the message names the fx node and module."""
 
 
+class AttentionError(UnsupportedOpError):
+    """The model mixes tokens with data-dependent weights (attention): no fixed edge set to encode;
+    the message names the fx node, the module path and this reason."""
+
+
 class DatasetError(SparsetopoError):
     """A dataset is missing or corrupted; the message says where to put it."""
 

@@ -1,27 +1,37 @@
 """Trace a network with ``torch.fx`` and propagate shapes: a list of typed ops for the encoders.
 
-:func:`trace` runs ``torch.fx.symbolic_trace`` (with a tracer that turns a custom
+:func:`trace` runs ``torch.fx`` symbolic tracing in eval mode (with a tracer that turns a custom
 ``torch.autograd.Function`` into one opaque node instead of tracing through it) and
 ``torch.fx.passes.shape_prop.ShapeProp`` on a zero input of shape (1, C, H, W). Every fx node is
 classified by a small registry (module type / function / method name -> op kind); the encoders
-then hold one connectivity rule per kind. An op the registry does not know raises
-:class:`~sparsetopo.errors.UnsupportedOpError` naming the fx node and its module path, before any
-forward pass runs. Feature-map sizes always come from ``ShapeProp``, never from formulas.
+then hold one connectivity rule per kind. Ops that are refused by kind (attention) raise before
+any forward pass; an op the registry does not know is looked at once more after ``ShapeProp``:
+if it produced no tensor it is Python arithmetic on sizes (``x.size(1) // 2``) and becomes a
+``value``, else :class:`~sparsetopo.errors.UnsupportedOpError` names the fx node and its module
+path. Feature-map sizes always come from ``ShapeProp``, never from formulas.
 
 Op kinds
 --------
 ``input``         the network input (the only placeholder)
 ``conv2d``        an ``nn.Conv2d`` module call (a weighted layer)
-``linear``        an ``nn.Linear`` module call (a weighted layer)
-``elementwise``   keeps node identity (BatchNorm, activations, dropout, identity, ``x * const``)
-``arith``         ``* / -`` with a constant: elementwise; between two traced tensors: unsupported
+``linear``        an ``nn.Linear`` module call (a weighted layer; channels-last too: it acts on
+                  the last dimension, one bipartite block per leading position)
+``elementwise``   keeps node identity: normalisation of any kind, activations, dropout / DropPath /
+                  stochastic depth, identity, unary math, dtype casts, ``x * const``
+``arith``         ``* / -`` with a constant: elementwise; ``x * g`` of two traced tensors:
+                  multiplicative gating (a node layer of its own); other pairs: unsupported
 ``add``           residual addition (``+``, ``torch.add``, ``Tensor.add``)
+``matmul``        ``@`` / ``matmul`` / ``bmm`` / ``einsum``: refused (with two traced operands it
+                  is data-dependent token mixing, i.e. attention)
+``attention``     ``nn.MultiheadAttention``, ``scaled_dot_product_attention``: refused
 ``pool``          max / average pooling 2-D (module or functional)
 ``adaptive_pool`` adaptive max / average pooling 2-D (incl. global pooling)
 ``reduce``        ``mean`` / ``sum`` / ``amax`` over some dims (global pooling written by hand)
 ``pad``           constant / reflect / replicate padding
 ``index``         ops that only move or select scalars (flatten, view, reshape, permute, cat,
-                  chunk, slicing, ``size``, ...): the encoder applies them verbatim to node ids
+                  chunk, slicing, expand, ...): the encoder applies them verbatim to node ids
+``value``         any op whose traced result holds no tensor (``x.size()``, ``x.shape[1]``,
+                  ``c // 2``): its value, recorded during ``ShapeProp`` on the batch of one
 ``constant``      a parameter or buffer read with ``get_attr``
 ``output``        the graph output
 """
@@ -41,22 +51,39 @@ import torch.nn.functional as F
 from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
-from .errors import UnsupportedOpError, ValidationError
+from .errors import AttentionError, UnsupportedOpError, ValidationError
 from .validation import check_input_shape
 
+def _module_classes(namespace, exclude=()) -> tuple[type[nn.Module], ...]:
+    """Every ``nn.Module`` subclass defined in ``namespace`` (a ``torch.nn.modules`` submodule),
+    so activations / normalisations added by future torch releases are known without a list."""
+    return tuple(c for c in vars(namespace).values()
+                 if isinstance(c, type) and issubclass(c, nn.Module) and c.__module__ == namespace.__name__
+                 and c not in exclude and not c.__name__.startswith("_"))
+
+
+def _present(namespace, names: str) -> tuple:
+    """The attributes ``names`` (space separated) of ``namespace`` that this torch has."""
+    return tuple(getattr(namespace, n) for n in names.split() if hasattr(namespace, n))
+
+
+#: modules that keep node identity (encoding.md "Modern blocks"): normalisation of any kind (its
+#: statistics couple positions but carry no prunable connection), dropout / identity (eval
+#: semantics) and every activation of torch.nn except the two that are not elementwise.
+#: Softmax over the logits has no parameters; like the official encoder we let it keep node
+#: identity (attention is refused at its matmul, see ``attention`` below).
 _ELEMENTWISE_MODULES = (
-    nn.BatchNorm1d, nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.GELU, nn.SiLU,
-    nn.Sigmoid, nn.Tanh, nn.Hardswish, nn.Hardsigmoid, nn.Hardtanh, nn.Mish, nn.Softplus, nn.PReLU,
-    nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.AlphaDropout, nn.Identity,
-    # softmax couples the scalars of one row, but it has no parameters and sits on the logits;
-    # like the official encoder we let it keep node identity.
-    nn.Softmax, nn.LogSoftmax,
+    *_module_classes(nn.modules.activation, exclude=(nn.MultiheadAttention, nn.GLU)),
+    nn.modules.batchnorm._NormBase,  # BatchNorm*, SyncBatchNorm, InstanceNorm* (also lazy ones)
+    *_module_classes(nn.modules.normalization),  # LayerNorm, GroupNorm, LocalResponseNorm, RMSNorm
+    *_module_classes(nn.modules.dropout), nn.Identity,
 )
 
 #: module type -> op kind (checked with isinstance, in this order)
 MODULE_KINDS: tuple[tuple[type[nn.Module] | tuple[type[nn.Module], ...], str], ...] = (
     (nn.Conv2d, "conv2d"),
     (nn.Linear, "linear"),
+    (nn.MultiheadAttention, "attention"),
     (_ELEMENTWISE_MODULES, "elementwise"),
     ((nn.MaxPool2d, nn.AvgPool2d), "pool"),
     ((nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d), "adaptive_pool"),
@@ -64,35 +91,59 @@ MODULE_KINDS: tuple[tuple[type[nn.Module] | tuple[type[nn.Module], ...], str], .
     ((nn.Flatten, nn.Unflatten), "index"),
 )
 
+#: elementwise functions of one traced tensor (activations, normalisation, dropout, unary math,
+#: dtype casts), as names looked up in torch.nn.functional / torch / Tensor where present
+_ELEMENTWISE_F = ("relu relu_ relu6 leaky_relu leaky_relu_ elu elu_ selu celu gelu silu mish hardswish "
+                  "hardsigmoid hardtanh hardtanh_ hardshrink softshrink tanhshrink softsign softplus "
+                  "logsigmoid sigmoid tanh threshold rrelu prelu dropout dropout1d dropout2d "
+                  "dropout3d alpha_dropout feature_alpha_dropout batch_norm instance_norm layer_norm "
+                  "group_norm local_response_norm rms_norm softmax softmin log_softmax")
+_ELEMENTWISE_TORCH = ("relu relu_ sigmoid sigmoid_ tanh tanh_ clamp clamp_ clip clamp_min clamp_max abs "
+                      "exp log log1p sqrt rsqrt square reciprocal erf sin cos sign nan_to_num softmax "
+                      "log_softmax batch_norm layer_norm group_norm instance_norm detach")
+_ELEMENTWISE_METHODS = ("relu relu_ sigmoid sigmoid_ tanh tanh_ clamp clamp_ clip clamp_min clamp_max "
+                        "abs abs_ exp log sqrt rsqrt square reciprocal erf sign softmax log_softmax float "
+                        "double half bfloat16 to type type_as detach detach_ contiguous")
+#: functions of optional libraries, keyed by ``module.qualname`` (no import needed): stochastic
+#: depth / DropPath is the identity at inference (torchvision wraps it for fx as a leaf function)
+NAMED_FUNCTION_KINDS: dict[str, str] = {
+    "torchvision.ops.stochastic_depth.stochastic_depth": "elementwise",
+    "timm.layers.drop.drop_path": "elementwise",
+    "timm.models.layers.drop.drop_path": "elementwise",
+}
+
 #: function -> op kind
 FUNCTION_KINDS: dict[Callable, str] = {
-    **{f: "elementwise" for f in (
-        F.relu, F.relu_, F.relu6, F.leaky_relu, F.elu, F.gelu, F.silu, F.hardswish, F.hardsigmoid,
-        F.hardtanh, F.mish, F.softplus, F.sigmoid, F.tanh, F.dropout, F.dropout1d, F.dropout2d,
-        F.batch_norm, F.softmax, F.log_softmax, torch.relu, torch.relu_, torch.sigmoid, torch.tanh,
-        torch.clamp, torch.softmax, torch.log_softmax)},
+    **{f: "elementwise" for f in _present(F, _ELEMENTWISE_F) + _present(torch, _ELEMENTWISE_TORCH)},
     **{f: "add" for f in (operator.add, operator.iadd, torch.add)},
-    **{f: "arith" for f in (operator.mul, operator.imul, operator.truediv, operator.sub,
-                            operator.neg, torch.mul, torch.div, torch.sub)},
+    **{f: "arith" for f in (operator.mul, operator.imul, operator.truediv, operator.itruediv, operator.sub,
+                            operator.isub, operator.neg, torch.mul, torch.div, torch.sub, torch.neg)},
+    **{f: "matmul" for f in (operator.matmul, torch.matmul, torch.mm, torch.bmm, torch.einsum,
+                             torch.baddbmm, torch.addmm)},
+    **{f: "attention" for f in _present(F, "scaled_dot_product_attention multi_head_attention_forward")},
     **{f: "pool" for f in (F.max_pool2d, F.avg_pool2d, torch.max_pool2d)},
     **{f: "adaptive_pool" for f in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d)},
     **{f: "reduce" for f in (torch.mean, torch.sum, torch.amax)},
     F.pad: "pad",
     **{f: "index" for f in (
-        torch.flatten, torch.reshape, torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze,
-        torch.cat, torch.concat, torch.chunk, torch.split, operator.getitem, builtins.getattr)},
+        torch.flatten, torch.reshape, torch.permute, torch.transpose, torch.swapaxes, torch.swapdims,
+        torch.movedim, torch.squeeze, torch.unsqueeze, torch.cat, torch.concat, torch.stack, torch.chunk,
+        torch.split, torch.unbind, torch.narrow, torch.select, torch.roll, torch.flip, torch.tile,
+        operator.getitem, builtins.getattr)},
 }
 
 #: Tensor method name -> op kind
 METHOD_KINDS: dict[str, str] = {
-    **{m: "elementwise" for m in ("relu", "relu_", "sigmoid", "sigmoid_", "tanh", "tanh_", "clamp",
-                                  "clamp_", "clamp_min", "float", "softmax", "log_softmax")},
+    **{m: "elementwise" for m in _ELEMENTWISE_METHODS.split()},
     **{m: "add" for m in ("add", "add_", "__add__", "__radd__", "__iadd__")},
-    **{m: "arith" for m in ("mul", "mul_", "div", "div_", "sub", "sub_", "__mul__", "__rmul__",
-                            "__truediv__", "neg")},
+    **{m: "arith" for m in ("mul", "mul_", "div", "div_", "sub", "sub_", "__mul__", "__rmul__", "__imul__",
+                            "__truediv__", "__itruediv__", "neg")},
+    **{m: "matmul" for m in ("matmul", "mm", "bmm", "__matmul__", "__rmatmul__")},
     **{m: "reduce" for m in ("mean", "sum", "amax")},
-    **{m: "index" for m in ("view", "reshape", "flatten", "permute", "transpose", "contiguous",
-                            "squeeze", "unsqueeze", "chunk", "split", "size", "dim", "unflatten")},
+    **{m: "index" for m in ("view", "reshape", "flatten", "permute", "transpose", "swapaxes", "swapdims",
+                            "movedim", "squeeze", "unsqueeze", "chunk", "split", "unbind", "narrow",
+                            "select", "roll", "flip", "expand", "expand_as", "repeat", "tile", "unflatten",
+                            "view_as", "reshape_as")},
 }
 
 
@@ -185,7 +236,7 @@ class _Tracer(fx.Tracer):
 def _symbolic_trace(model: nn.Module) -> fx.GraphModule:
     tracer = _Tracer()
     try:
-        with tracer.opaque_autograd_functions():
+        with tracer.opaque_autograd_functions(), _eval_mode(model):  # eval semantics (DropPath, aux heads)
             graph = tracer.trace(model)
     except Exception as exc:  # fx raises TraceError, TypeError, NotImplementedError, ...
         last = next(reversed(tracer.graph.nodes), None) if getattr(tracer, "graph", None) is not None else None
@@ -212,35 +263,68 @@ def _target_name(node: fx.Node) -> str:
     return getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or str(target)
 
 
-def _kind(node: fx.Node, gm: fx.GraphModule) -> str:
-    """The op kind of ``node``; raises :class:`UnsupportedOpError` for an unknown op."""
+def _known_kind(node: fx.Node, gm: fx.GraphModule) -> str | None:
+    """The op kind of ``node`` from the registries, or ``None`` when they do not know it."""
     if node.op in ("placeholder", "output", "get_attr"):
         return {"placeholder": "input", "output": "output", "get_attr": "constant"}[node.op]
     if node.op == "call_module":
         module = gm.get_submodule(str(node.target))
-        for types, kind in MODULE_KINDS:
-            if isinstance(module, types):
-                return kind
-        what = f"module of type {type(module).__name__}"
-    elif node.op == "call_function":
+        return next((kind for types, kind in MODULE_KINDS if isinstance(module, types)), None)
+    if node.op == "call_function":
         kind = FUNCTION_KINDS.get(node.target)
-        if kind is not None:
-            return kind
+        if kind is None:
+            target = node.target
+            kind = NAMED_FUNCTION_KINDS.get(f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}")
+        return kind
+    return METHOD_KINDS.get(str(node.target))
+
+
+def where(node: fx.Node) -> str:
+    """``"fx node 'x' (module 'a.b')"``: how errors name an op."""
+    return f"fx node {node.name!r} (module {_module_path(node) or '<top>'!r})"
+
+
+ATTENTION_REASON = ("attention mixes tokens with weights computed from the data (a matmul of two traced "
+                    "tensors, then softmax), so the network has no fixed edge set to encode; the MGE covers "
+                    "CNNs (Conv2d / Linear layers with masks, parameter-free ops between them)")
+
+
+def unsupported(node: fx.Node, gm: fx.GraphModule) -> UnsupportedOpError:
+    """The error for an op the registries do not know, naming the fx node and module path."""
+    if node.op == "call_module":
+        what = f"module of type {type(gm.get_submodule(str(node.target))).__name__}"
+    elif node.op == "call_function":
         what = f"function {_target_name(node)}"
     else:
-        kind = METHOD_KINDS.get(str(node.target))
-        if kind is not None:
-            return kind
         what = f"tensor method .{node.target}()"
-    raise UnsupportedOpError(
-        f"unsupported op at fx node {node.name!r} (module {_module_path(node) or '<top>'!r}): {what}; "
-        "the encoder knows Conv2d, Linear, BatchNorm, activations, pooling, padding, reshapes, "
-        "concatenation and additions")
+    return UnsupportedOpError(
+        f"unsupported op at {where(node)}: {what}; the encoder knows Conv2d, Linear, normalisation, "
+        "activations, dropout / stochastic depth, pooling, padding, reshapes and permutations, "
+        "concatenation, additions, multiplicative gating and Python arithmetic on sizes")
+
+
+def attention_error(node: fx.Node, what: str) -> AttentionError:
+    """The error for attention (or a matmul that stands for it) at ``node``."""
+    return AttentionError(f"cannot encode {what} at {where(node)}: {ATTENTION_REASON}")
+
+
+def _kind(node: fx.Node, gm: fx.GraphModule) -> str | None:
+    """The op kind of ``node`` (``None``: unknown, decided after ShapeProp); raises
+    :class:`AttentionError` at once for attention modules / functions."""
+    kind = _known_kind(node, gm)
+    if kind == "attention":
+        what = (f"a {type(gm.get_submodule(str(node.target))).__name__} module" if node.op == "call_module"
+                else f"{_target_name(node)}")
+        raise attention_error(node, what)
+    return kind
 
 
 def _traced_shape(node: fx.Node) -> tuple[int, ...] | None:
     meta = node.meta.get("tensor_meta")
     return tuple(int(s) for s in meta.shape) if hasattr(meta, "shape") else None
+
+
+VALUE_META = "sparsetopo_value"  #: fx node meta key of a recorded non-tensor result
 
 
 class _ShapeProp(ShapeProp):
@@ -250,7 +334,10 @@ class _ShapeProp(ShapeProp):
 
     def run_node(self, n: fx.Node):
         self.current = n
-        return super().run_node(n)
+        result = super().run_node(n)
+        if "tensor_meta" not in n.meta and n.op.startswith("call"):
+            n.meta[VALUE_META] = result  # no tensor inside: a size, an int, None, ...
+        return result
 
 
 @contextlib.contextmanager
@@ -271,8 +358,8 @@ def trace(model: nn.Module, input_shape) -> TracedNetwork:
     restored afterwards; the model's parameters and buffers are not changed).
 
     Raises :class:`UnsupportedOpError` (fx cannot trace the model, or an op of unknown kind,
-    naming the fx node and module path) and :class:`ValidationError` (the forward pass fails at
-    this input shape).
+    naming the fx node and module path), its subclass :class:`AttentionError` (attention, with the
+    reason) and :class:`ValidationError` (the forward pass fails at this input shape).
     """
     input_shape = check_input_shape(input_shape)
     gm = _symbolic_trace(model)
@@ -293,13 +380,20 @@ def trace(model: nn.Module, input_shape) -> TracedNetwork:
             with contextlib.redirect_stderr(captured):
                 prop.propagate(torch.zeros((1, *input_shape), **like))
         except Exception as exc:
+            first_unknown = next((n for n in nodes if kinds[n] is None), None)
+            if first_unknown is not None:  # an op we do not know may be why it fails: name it
+                raise unsupported(first_unknown, gm) from exc
             cause = exc.__cause__ or exc
-            where = (f" at fx node {prop.current.name!r} (module {_module_path(prop.current) or '<top>'!r})"
-                     if prop.current is not None else "")
-            raise ValidationError(f"the forward pass fails for input shape {input_shape}{where}: "
+            at = f" at {where(prop.current)}" if prop.current is not None else ""
+            raise ValidationError(f"the forward pass fails for input shape {input_shape}{at}: "
                                   f"{type(cause).__name__}: {cause}") from exc
     if captured.getvalue():
         sys.stderr.write(captured.getvalue())
+    for n in nodes:  # results holding no tensor are Python values (sizes and arithmetic on them)
+        if VALUE_META in n.meta:
+            kinds[n] = "value"
+        elif kinds[n] is None:
+            raise unsupported(n, gm)
     ops = tuple(
         TracedOp(name=n.name, kind=kinds[n], node=n, module_path=_module_path(n),
                  module=gm.get_submodule(str(n.target)) if n.op == "call_module" else None,

@@ -90,6 +90,7 @@ EDGE_RULES: dict[str, Callable[..., list[Edges]]] = {
     "conv2d": conv2d_edges,
     "linear": linear_edges,
     "identity": identity_edges,
+    "gate": identity_edges,  # each operand of a product, broadcast to its shape (encoding.md)
 }
 
 

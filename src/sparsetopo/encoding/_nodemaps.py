@@ -127,7 +127,8 @@ def apply_verbatim(node: fx.Node, args: tuple, kwargs: dict, module: nn.Module |
     k = max((m.shape[0] for m in maps), default=1)
     results = []
     for slot in range(k):
-        a, kw = _map_tensors((args, kwargs), lambda t: pad_slots(t, k)[slot:slot + 1])
+        # contiguous: our maps' memory layout may differ from the traced tensors' (view needs it)
+        a, kw = _map_tensors((args, kwargs), lambda t: pad_slots(t, k)[slot:slot + 1].contiguous())
         results.append(_call(node, a, kw, module))
     if k == 1:
         return results[0]

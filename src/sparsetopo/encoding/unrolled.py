@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -43,7 +44,7 @@ from torch import nn
 
 from ..errors import UnsupportedOpError
 from ..masks import effective_weights, get_masks, validate_masks
-from ..tracing import TracedNetwork, TracedOp
+from ..tracing import VALUE_META, TracedNetwork, TracedOp, attention_error
 from . import _nodemaps as nm
 from ._edges import EDGE_RULES, concat_and_free, merge_duplicates
 from ..graph import MultipartiteGraph, id_dtype
@@ -251,7 +252,41 @@ class _Planner:
         return (Residual.IDENTITY if self.identity_skips else Residual.DROPPED), main, skip
 
     def arith(self, op: TracedOp) -> Any:
-        return self.elementwise(op)
+        maps = self._maps(op)
+        if len(maps) < 2 or (len(op.inputs) == 2 and op.inputs[0] == op.inputs[1]):
+            return self.elementwise(op)  # x * const, x / const, -x, x * x
+        if _is_product(op):
+            return self.gate(op, maps)
+        raise UnsupportedOpError(
+            f"fx node {op.name!r} (module {op.module_path or '<top>'!r}) combines two traced tensors with "
+            f"{_target(op)}; the encoder knows residual additions and multiplicative gating (x * g)")
+
+    def gate(self, op: TracedOp, maps: list[_Value]) -> _Value:
+        """Multiplicative gating ``x * g`` (encoding.md "Modern blocks"): the product opens a node
+        layer of its own (giving it x's ids would close a cycle through the gate, which is
+        computed from x). Each operand, broadcast to the product's shape, contributes one edge
+        from each of its nodes to every element it multiplies, weight 1 (a ``gate`` job; kept with
+        ``identity_skips=False``). Cost O(product size · slots)."""
+        shape = op.shape[1:]
+        for v in maps:
+            if v.ids.dim() != len(op.shape):
+                raise UnsupportedOpError(f"fx node {op.name!r} (module {op.module_path or '<top>'!r}) "
+                                         "multiplies traced tensors of different ranks")
+        out = self._new_layer(f"{op.module_path}/{op.name}" if op.module_path else op.name, op)
+        for v in maps:
+            src = v.ids.expand(v.ids.shape[0], *shape)
+            self.jobs.append(_Job("gate", op.name, src, out.ids[0]))
+        return out
+
+    def matmul(self, op: TracedOp) -> Any:
+        if len(self._maps(op)) >= 2:
+            raise attention_error(op.node, f"a product of two traced tensors ({_target(op)})")
+        raise UnsupportedOpError(
+            f"fx node {op.name!r} (module {op.module_path or '<top>'!r}): {_target(op)} with a parameter is "
+            "a weighted layer the encoder cannot see; write it as nn.Linear or nn.Conv2d")
+
+    def value(self, op: TracedOp) -> Any:
+        return op.node.meta[VALUE_META]  # evaluated by the traced forward pass on the batch of one
 
     def pool(self, op: TracedOp) -> _Value:
         v = self._single(op)
@@ -302,8 +337,20 @@ PLAN_RULES: dict[str, Callable[[_Planner, TracedOp], Any]] = {
     "elementwise": _Planner.elementwise, "arith": _Planner.arith, "add": _Planner.add,
     "conv2d": _Planner.weighted, "linear": _Planner.weighted, "pool": _Planner.pool,
     "adaptive_pool": _Planner.adaptive_pool, "reduce": _Planner.reduce, "pad": _Planner.pad,
-    "index": _Planner.index,
+    "index": _Planner.index, "matmul": _Planner.matmul, "value": _Planner.value,
 }
+
+_PRODUCTS = {"mul", "mul_", "__mul__", "__rmul__", "__imul__"}
+
+
+def _target(op: TracedOp) -> str:
+    target = op.node.target
+    return f".{target}()" if isinstance(target, str) else getattr(target, "__name__", str(target))
+
+
+def _is_product(op: TracedOp) -> bool:
+    target = op.node.target
+    return target in (operator.mul, operator.imul, torch.mul) or (isinstance(target, str) and target in _PRODUCTS)
 
 
 def _conv_geometry(conv: nn.Conv2d) -> dict:

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from ..errors import SparsetopoError, ValidationError
 from ..masks import prunable_modules
@@ -234,3 +236,14 @@ def reinit_weights(model: nn.Module, init: Callable[..., torch.Tensor], generato
         fresh = torch.empty(w.shape)
         init(fresh, generator=generator)
         w.copy_(fresh)
+
+
+class TwiceDifferentiable(TorchFunctionMode):
+    """Within this context ``F.hardsigmoid`` (module or functional; MobileNetV3's gates) runs as
+    ``relu6(x + 3) / 6``: the same function, but torch has no double backward for hardsigmoid, and
+    GraSP (Hg) and ProsPr (meta-gradient) differentiate twice."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is F.hardsigmoid:
+            return F.relu6(args[0] + 3.0) / 6.0
+        return func(*args, **(kwargs or {}))

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..errors import ValidationError
 from .core import (MaskDict, PruneContext, PruningWarning, ScoreDict, check_finite_scores, check_labels,
-                   global_topk, reinit_weights, weights_of)
+                   TwiceDifferentiable, global_topk, reinit_weights, weights_of)
 
 OPTIONS = {"samples_per_class": 25, "num_iters": 1, "temperature": 200.0, "batch_size": 128, "reinit": False,
            "chunk_size": None}
@@ -120,6 +120,7 @@ def prune_grasp(model: nn.Module, ctx: PruneContext) -> MaskDict:
     chunk = opts["chunk_size"]
     if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
         raise ValidationError(f"GraSP option chunk_size must be a positive integer or None, got {chunk!r}")
-    scores = grasp_scores(model, [h for h in halves if h[0].shape[0]], float(opts["temperature"]), chunk)
+    with TwiceDifferentiable():
+        scores = grasp_scores(model, [h for h in halves if h[0].shape[0]], float(opts["temperature"]), chunk)
     check_finite_scores(scores, ctx.pruner)
     return global_topk({name: -s for name, s in scores.items()}, ctx.n_keep)

@@ -20,7 +20,8 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from .core import MaskDict, PruneContext, ScoreDict, check_finite_scores, global_topk, take_batches, weights_of
+from .core import (MaskDict, PruneContext, ScoreDict, TwiceDifferentiable, check_finite_scores, global_topk,
+                   take_batches, weights_of)
 
 OPTIONS = {"batch_size": 512, "inner_steps": 3, "lr": 0.5, "momentum": 0.9, "detach_first_momentum": False}
 
@@ -54,7 +55,8 @@ def prune_prospr(model: nn.Module, ctx: PruneContext) -> MaskDict:
     opts = ctx.options
     batches = take_batches(ctx, int(opts["batch_size"]), int(opts["inner_steps"]) + 1)
     model.train()
-    scores = prospr_scores(model, batches, float(opts["lr"]), float(opts["momentum"]), ctx.progress,
-                           bool(opts["detach_first_momentum"]))
+    with TwiceDifferentiable():
+        scores = prospr_scores(model, batches, float(opts["lr"]), float(opts["momentum"]), ctx.progress,
+                               bool(opts["detach_first_momentum"]))
     check_finite_scores(scores, ctx.pruner)
     return global_topk(scores, ctx.n_keep)
