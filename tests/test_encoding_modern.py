@@ -431,3 +431,21 @@ def test_twice_differentiable_hardsigmoid_is_the_same_function():
         (h,) = torch.autograd.grad((g * x).sum(), x)  # a double backward: fails without the mode
     assert torch.equal(y.detach(), F.hardsigmoid(x.detach()))
     assert torch.equal(h, g.detach())  # hardsigmoid is piecewise linear: d(g·x)/dx = g
+
+
+def test_hand_written_silu_is_an_activation_not_a_gate():
+    class Swish(nn.Module):
+        def __init__(self, silu: bool) -> None:
+            super().__init__()
+            self.conv, self.fc, self.silu = nn.Conv2d(2, 3, 3), nn.Linear(3 * 2 * 2, 2), silu
+
+        def forward(self, x):
+            y = self.conv(x)
+            y = F.silu(y) if self.silu else y * torch.sigmoid(y)
+            return self.fc(y.flatten(1))
+
+    torch.manual_seed(0)
+    by_hand, module = Swish(False), Swish(True)
+    module.load_state_dict(by_hand.state_dict())
+    assert encode(by_hand, (2, 4, 4)) == encode(module, (2, 4, 4))
+    assert encode(by_hand, (2, 4, 4)).layer_names == ("input", "conv", "fc")

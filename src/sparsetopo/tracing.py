@@ -103,7 +103,7 @@ _ELEMENTWISE_TORCH = ("relu relu_ sigmoid sigmoid_ tanh tanh_ clamp clamp_ clip 
                       "log_softmax batch_norm layer_norm group_norm instance_norm detach")
 _ELEMENTWISE_METHODS = ("relu relu_ sigmoid sigmoid_ tanh tanh_ clamp clamp_ clip clamp_min clamp_max "
                         "abs abs_ exp log sqrt rsqrt square reciprocal erf sign softmax log_softmax float "
-                        "double half bfloat16 to type type_as detach detach_ contiguous")
+                        "double half bfloat16 to type detach detach_ contiguous")
 #: functions of optional libraries, keyed by ``module.qualname`` (no import needed): stochastic
 #: depth / DropPath is the identity at inference (torchvision wraps it for fx as a leaf function)
 NAMED_FUNCTION_KINDS: dict[str, str] = {

@@ -4,6 +4,11 @@ Conv: left nodes = C_in/groups · kh · kw (the columns of the weight reshaped t
 PyTorch's (c', u, v) order), right nodes = C_out; edge (r, o) iff the mask entry is nonzero,
 weight = the masked weight. Linear: left = in features, right = out features, edge i → o iff
 M[o, i] ≠ 0. |E| = number of kept weights. Edges are sorted by (right, left). Cost O(weights).
+
+Rolled encodings are per prunable layer and read only the weights (no tracing): a multiplicative
+gate (squeeze-excitation) has no weight and so no rolled graph (its convolutions have theirs), and
+a Linear applied channels-last (ConvNeXt) is in features × out features like any Linear (the MGE
+repeats it per position; the rolled BGE does not).
 """
 from __future__ import annotations
 

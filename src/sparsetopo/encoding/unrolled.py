@@ -255,6 +255,9 @@ class _Planner:
         maps = self._maps(op)
         if len(maps) < 2 or (len(op.inputs) == 2 and op.inputs[0] == op.inputs[1]):
             return self.elementwise(op)  # x * const, x / const, -x, x * x
+        if _is_product(op) and len(maps) == 2 and torch.equal(maps[0].ids, maps[1].ids):
+            # x * sigmoid(x) (SiLU written by hand): an elementwise activation, no gate
+            return _Value(maps[0].ids, maps[0].owner, False)
         if _is_product(op):
             return self.gate(op, maps)
         raise UnsupportedOpError(
