@@ -124,3 +124,26 @@ def test_graph_stage_and_metrics_load_no_torch():
             "g = MultipartiteGraph(np.array([0, 1]), np.array([2, 2]), np.ones(2), 3, np.array([0, 2, 3]), ('input', 'fc'))\n"
             "topometrics(g)")
     assert "torch" not in _loaded_after(code)
+
+
+def test_a_mask_sourced_network_metric_is_one_record_too():
+    """``source="masks"`` records get ``(model, masks, input_shape)`` once per network; a float is a
+    network value, a dict is looked up per layer."""
+    calls = []
+
+    def kept_weights(model, masks, input_shape):
+        calls.append(input_shape)
+        return float(sum(int(m.sum()) for m in masks.values()))
+
+    registry.register(Metric("kept_weights", "layer_density", "Density", "kept", kept_weights, ("mge",),
+                             source="masks"))
+    try:
+        model = _tiny_net()
+        masks = {name: torch.rand_like(p) < 0.5 for name, p in model.named_parameters() if name.endswith("weight")}
+        result = measure(model, masks, (1, 5, 5), ("mge", "rolled"), ("topometrics", "layer_density"))
+    finally:
+        registry.unregister("kept_weights")
+    assert calls == [(1, 5, 5)]
+    assert result.rows[0]["kept_weights"] == sum(int(m.sum()) for m in masks.values())
+    density = {f"{r['layer_name']}.weight": r["layer_density"] for r in result.layer_rows}
+    assert density == {name: int(m.sum()) / m.numel() for name, m in masks.items()}

@@ -6,8 +6,8 @@
 >>> result.layer_rows    # one row per layer of each layered encoding (pool_layers.parquet)
 
 Encodings come from :data:`~sparsetopo.encoding.ENCODING_REGISTRY`, metric groups and columns from
-:data:`~sparsetopo.metrics.registry.METRIC_REGISTRY`; the layer densities from the masks
-(:func:`~sparsetopo.metrics.layer_density`). Cost: one encoding per name, then the metrics (MGE
+:data:`~sparsetopo.metrics.registry.METRIC_REGISTRY`; the mask-sourced columns (layer density)
+from the masks, once per network. Cost: one encoding per name, then the metrics (MGE
 metrics dominate: |E| ≈ density × MACs of one forward pass).
 """
 from __future__ import annotations
@@ -45,8 +45,7 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
     """
     from .encoding import encode
     from .masks import get_masks
-    from .metrics.density import layer_density
-    from .metrics.summary import graph_rows
+    from .metrics.summary import graph_rows, mask_values
 
     encodings, groups = tuple(encodings), tuple(groups)
     for kind in encodings:
@@ -55,15 +54,14 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
         check_choice(group, registry.GROUPS, "metric group")
     stage = stage or (lambda name: contextlib.nullcontext())
     masks = get_masks(model) if masks is None else masks
-    wants_density = any(m.source == "masks" for m in registry.select(groups))
-    densities = layer_density(masks) if wants_density else {}
+    from_masks = mask_values(model, masks, input_shape, groups, encodings)
     out = Measurement()
     for kind in encodings:
         layered = ENCODING_REGISTRY[kind].layered
         with stage(f"encode {kind}"):
             graph = encode(model, input_shape, kind=kind, masks=masks)
         with stage(f"metrics {kind}"):
-            rows = graph_rows(graph, kind, groups, densities=densities, compat=compat, progress=progress,
+            rows = graph_rows(graph, kind, groups, mask_values=from_masks, compat=compat, progress=progress,
                               motif_sample=None if layered else motif_sample)
         (out.layer_rows if layered else out.rows).extend(rows)
     return out

@@ -173,10 +173,9 @@ class TracedOp:
 
 @dataclass(frozen=True, eq=False)
 class TracedNetwork:
-    """A traced model: its ops in topological order, the fx module and the number of users."""
+    """A traced model: its ops in topological order, the input shape and each op's number of users."""
 
     ops: tuple[TracedOp, ...]
-    graph_module: fx.GraphModule = field(repr=False)
     input_shape: tuple[int, int, int]
     num_users: dict[str, int] = field(repr=False)
 
@@ -399,5 +398,5 @@ def trace(model: nn.Module, input_shape) -> TracedNetwork:
                  module=gm.get_submodule(str(n.target)) if n.op == "call_module" else None,
                  shape=_traced_shape(n), inputs=tuple(a.name for a in n.all_input_nodes))
         for n in nodes)
-    return TracedNetwork(ops=ops, graph_module=gm, input_shape=input_shape,
+    return TracedNetwork(ops=ops, input_shape=input_shape,
                          num_users={n.name: len(n.users) for n in nodes})

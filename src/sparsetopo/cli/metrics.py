@@ -75,7 +75,7 @@ def _rows(args: argparse.Namespace, motif_sample) -> list[dict]:
         from ..metrics.density import graph_layer_density
         from ..metrics.summary import graph_rows
 
-        return _shown(graph_rows(graph, kind, _groups(args, kind), densities=graph_layer_density(graph),
+        return _shown(graph_rows(graph, kind, _groups(args, kind), mask_values={"layer_density": graph_layer_density(graph)},
                                  motif_sample=motif_sample, compat=args.compat, progress=not args.no_progress))
     _check_motif_sample(args.encoding, motif_sample)
     from .. import masks as masks_mod

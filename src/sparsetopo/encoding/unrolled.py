@@ -85,7 +85,6 @@ class _Job:
     the id map ``dst`` (provisional ids); ``param`` / ``geometry`` for weighted layers."""
 
     rule: str
-    op_name: str
     src: torch.Tensor  # (K, ...) provisional ids, -1 = none
     dst: torch.Tensor  # provisional ids
     param: str | None = None
@@ -207,7 +206,7 @@ class _Planner:
         n = self.calls[path] = self.calls.get(path, -1) + 1
         self.depth[op.name] += 1
         out = self._new_layer(path if n == 0 else f"{path}:{n}", op)
-        self.jobs.append(_Job(op.kind, op.name, src, out.ids[0], op.param_name, geometry))
+        self.jobs.append(_Job(op.kind, src, out.ids[0], op.param_name, geometry))
         return out
 
     def add(self, op: TracedOp) -> Any:
@@ -230,7 +229,7 @@ class _Planner:
             self.merges.append((skip.ids[0], main.ids[0]))
             self.layers[skip.owner].merged_into = main.owner
         elif case is Residual.IDENTITY:
-            self.jobs.append(_Job("identity", op.name, skip.ids, main.ids[0]))
+            self.jobs.append(_Job("identity", skip.ids, main.ids[0]))
         self.layers[main.owner].points.append(op.name)
         return _Value(main.ids, main.owner, main.sole and self.net.num_users[op.name] == 1)
 

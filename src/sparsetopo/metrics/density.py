@@ -6,7 +6,12 @@ from typing import Any
 
 from ..density import layer_density
 
-__all__ = ["layer_density", "graph_layer_density"]
+__all__ = ["layer_density", "graph_layer_density", "mask_layer_density"]
+
+
+def mask_layer_density(model: Any, masks: Any, input_shape: Any = None) -> dict[str, float]:
+    """The ``layer_density`` record's function (``source="masks"``): :func:`layer_density` of ``masks``."""
+    return layer_density(masks)
 
 
 def graph_layer_density(layers: Any) -> dict[str, float]:

@@ -15,7 +15,9 @@ scipy) or as callables. A function takes the graph (a
 :class:`~sparsetopo.graph.MultipartiteGraph` or a rolled layer's
 :class:`~sparsetopo.graph.BipartiteGraph`) and returns a float, or a dict when ``output`` names
 the key to take (such a function runs once per graph for all its records, e.g. the three Ramanujan
-metrics). ``source="masks"`` columns (layer density) are read from the masks, not from the graph.
+metrics). ``source="masks"`` columns (layer density) come from the masks, not from the graph: their
+function is ``f(model, masks, input_shape)`` and returns a float per network or
+``{parameter name: float}`` per layer (:func:`~sparsetopo.metrics.summary.mask_values`).
 """
 from __future__ import annotations
 
@@ -123,7 +125,7 @@ METRIC_REGISTRY: dict[str, Metric] = {m.name: m for m in (
     _ramanujan("delta_r", "Δr"),
     _ramanujan("delta_r_imdb", "Δr_imdb"),
     _ramanujan("lambda_imsg", "λ_imsg"),
-    Metric("layer_density", "layer_density", "Density", "layer density", "density:layer_density", _LAYERS,
+    Metric("layer_density", "layer_density", "Density", "layer density", "density:mask_layer_density", _LAYERS,
            source="masks"),
     _effective("effective_nodes", "eff. nodes", "nodes"),
     _effective("effective_edges", "eff. edges", "edges"),

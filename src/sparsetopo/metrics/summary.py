@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..graph import BipartiteGraph
 from ..errors import ValidationError
@@ -15,14 +15,16 @@ COMPAT_CHOICES = ("default", "official")
 
 
 def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,), *, encoding: str | None = None,
-              densities: Mapping[str, float] | None = None, motif_sample: int | str | None = None,
+              mask_values: Mapping[str, Any] | None = None, motif_sample: int | str | None = None,
               compat: str = "default", progress: bool = False) -> dict:
     """One row of raw metric values of one graph: ``nodes`` (|V|), ``edges`` (|E|), then the
     registered metrics of ``groups`` that apply to ``encoding``, in registry order.
 
     ``graph``: an MGE (``encoding`` ``"mge"``) or one rolled layer (a :class:`BipartiteGraph`;
-    ``encoding`` ``"rolled"`` unless given). ``densities``: ``{parameter name: density}`` for the
-    mask-sourced columns (``layer_density``, looked up as ``<layer name>.weight``; NaN if absent).
+    ``encoding`` ``"rolled"`` unless given). ``mask_values``: ``{metric name: value}`` of the
+    mask-sourced columns (``source="masks"``, e.g. ``layer_density``), computed from the masks by
+    the caller (:func:`mask_values`): a float per network, or ``{parameter name: float}`` per layer
+    (looked up as ``<layer name>.weight``); NaN where absent.
     ``motif_sample``: None for the exact ``motifs_4``; an int s, or ``"official"`` (s = ⌊0.001|V|⌋),
     for igraph's ESU estimate from s random roots, reported as ``motifs_4_sample`` = s (MGE only).
     ``compat="official"`` reproduces the official code where it deviates (and implies the 0.1%-root
@@ -50,8 +52,7 @@ def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,
     for metric in bar:
         bar.set_postfix_str(metric.name)
         if metric.source == "masks":
-            name = f"{getattr(graph, 'name', '')}.weight"
-            row[metric.name] = float((densities or {}).get(name, float("nan")))
+            row[metric.name] = _mask_value((mask_values or {}).get(metric.name), graph)
             continue
         sampled = sample is not None and metric.sampled_function is not None
         function = metric.function_for(layered, sampled=sampled)
@@ -69,19 +70,34 @@ def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,
 
 
 def graph_rows(graph, encoding: str, groups: Iterable[str] = registry.DEFAULT_GROUPS, *,
-               densities: Mapping[str, float] | None = None, motif_sample: int | str | None = None,
+               mask_values: Mapping[str, Any] | None = None, motif_sample: int | str | None = None,
                compat: str = "default", progress: bool = False) -> list[dict]:
     """Pool rows of one encoding result: one row (``encoding`` + :func:`graph_row`) for a network
     graph, one per layer (``encoding``, ``layer`` index, ``layer_name`` + :func:`graph_row`) for a
     layered result. Values are plain Python numbers (JSON-ready; NaN kept as float NaN)."""
     if not isinstance(graph, list):
-        return [{"encoding": encoding, **_plain(graph_row(graph, groups, encoding=encoding, densities=densities,
+        return [{"encoding": encoding, **_plain(graph_row(graph, groups, encoding=encoding, mask_values=mask_values,
                                                           motif_sample=motif_sample, compat=compat,
                                                           progress=progress))}]
     return [{"encoding": encoding, "layer": index, "layer_name": layer.name,
-             **_plain(graph_row(layer, groups, encoding=encoding, densities=densities, motif_sample=motif_sample,
+             **_plain(graph_row(layer, groups, encoding=encoding, mask_values=mask_values, motif_sample=motif_sample,
                                 compat=compat))}
             for index, layer in enumerate(graph)]
+
+
+def mask_values(model, masks, input_shape, groups: Iterable[str], encodings: Iterable[str]) -> dict[str, Any]:
+    """``{metric name: value}`` of the registered ``source="masks"`` metrics of ``groups`` that apply
+    to one of ``encodings``: each record's ``function(model, masks, input_shape)``, run once."""
+    encodings = tuple(encodings)
+    return {m.name: m.function_for(False)(model, masks, input_shape)
+            for m in registry.select(groups, source="masks") if any(m.applies_to(e) for e in encodings)}
+
+
+def _mask_value(value: Any, graph: GraphLike) -> float:
+    """A mask-sourced value for one graph: a per-layer dict is looked up by the layer's parameter."""
+    if isinstance(value, Mapping):
+        value = value.get(f"{getattr(graph, 'name', '')}.weight")
+    return float("nan") if value is None else float(value)
 
 
 def _plain(row: dict) -> dict[str, float | int | None]:

@@ -28,26 +28,28 @@ from .core import (MaskDict, PruneContext, PruningError, PruningWarning, global_
 
 @dataclass(frozen=True)
 class PrunerSpec:
-    """One pruner: its function ``(scoring copy, context) -> masks``, whether it needs data, options."""
+    """One pruner: its function ``(scoring copy, context) -> masks``, whether it needs data / an
+    input batch, its options, and whether it iterates (a progress bar in the CLI)."""
 
     function: Callable[[nn.Module, PruneContext], MaskDict]
     needs_data: bool
     needs_input: bool
     options: Mapping[str, Any]
+    iterative: bool = False
 
 
 PRUNERS: dict[str, PrunerSpec] = {
     "snip": PrunerSpec(snip.prune_snip, True, True, snip.OPTIONS),
     "grasp": PrunerSpec(grasp.prune_grasp, True, True, grasp.OPTIONS),
-    "synflow": PrunerSpec(synflow.prune_synflow, False, True, synflow.OPTIONS),
-    "prospr": PrunerSpec(prospr.prune_prospr, True, True, prospr.OPTIONS),
+    "synflow": PrunerSpec(synflow.prune_synflow, False, True, synflow.OPTIONS, iterative=True),
+    "prospr": PrunerSpec(prospr.prune_prospr, True, True, prospr.OPTIONS, iterative=True),
     "uniform": PrunerSpec(layerwise.make_layerwise_pruner("uniform"), False, False, layerwise.OPTIONS_UNIFORM),
     "er": PrunerSpec(layerwise.make_layerwise_pruner("er"), False, False, layerwise.OPTIONS_ER),
     "erk": PrunerSpec(layerwise.make_layerwise_pruner("erk"), False, False, layerwise.OPTIONS_ERK),
 }
 PRUNER_NAMES: tuple[str, ...] = tuple(PRUNERS)
 #: pruners that iterate (progress bar in the CLI)
-ITERATIVE_PRUNERS: tuple[str, ...] = ("synflow", "prospr")
+ITERATIVE_PRUNERS: tuple[str, ...] = tuple(name for name, spec in PRUNERS.items() if spec.iterative)
 
 
 def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed: int = 0,
