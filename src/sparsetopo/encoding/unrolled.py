@@ -277,7 +277,7 @@ class _Planner:
         out = self._new_layer(f"{op.module_path}/{op.name}" if op.module_path else op.name, op)
         for v in maps:
             src = v.ids.expand(v.ids.shape[0], *shape)
-            self.jobs.append(_Job("gate", op.name, src, out.ids[0]))
+            self.jobs.append(_Job("gate", src, out.ids[0]))
         return out
 
     def matmul(self, op: TracedOp) -> Any:
