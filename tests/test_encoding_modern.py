@@ -449,3 +449,11 @@ def test_hand_written_silu_is_an_activation_not_a_gate():
     module.load_state_dict(by_hand.state_dict())
     assert encode(by_hand, (2, 4, 4)) == encode(module, (2, 4, 4))
     assert encode(by_hand, (2, 4, 4)).layer_names == ("input", "conv", "fc")
+
+
+def test_too_small_input_with_size_arithmetic_is_a_validation_error():
+    """ShuffleNet's `c // 2` ran fine before the forward pass failed: the error is the input size."""
+    from sparsetopo.errors import ValidationError
+
+    with pytest.raises(ValidationError, match=r"forward pass fails for input shape \(3, 1, 1\)"):
+        encode(nn.Sequential(ShuffleUnit(3, 4, 2), nn.Conv2d(4, 4, 3)), (3, 1, 1))

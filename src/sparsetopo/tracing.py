@@ -379,9 +379,10 @@ def trace(model: nn.Module, input_shape) -> TracedNetwork:
             with contextlib.redirect_stderr(captured):
                 prop.propagate(torch.zeros((1, *input_shape), **like))
         except Exception as exc:
-            first_unknown = next((n for n in nodes if kinds[n] is None), None)
-            if first_unknown is not None:  # an op we do not know may be why it fails: name it
-                raise unsupported(first_unknown, gm) from exc
+            ran = nodes[:nodes.index(prop.current) + 1] if prop.current in nodes else nodes
+            unknown = next((n for n in ran if kinds[n] is None and VALUE_META not in n.meta), None)
+            if unknown is not None:  # an unknown tensor op ran before the failure: name it
+                raise unsupported(unknown, gm) from exc
             cause = exc.__cause__ or exc
             at = f" at {where(prop.current)}" if prop.current is not None else ""
             raise ValidationError(f"the forward pass fails for input shape {input_shape}{at}: "
