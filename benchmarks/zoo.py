@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -46,7 +47,7 @@ def smallest_input(model) -> int | None:
     return None
 
 
-def measure(name: str, samples: int) -> dict:
+def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS) -> dict:
     """All figures of one model (in this process)."""
     import torch
     import torchvision
@@ -78,7 +79,7 @@ def measure(name: str, samples: int) -> dict:
     data = TensorDataset(torch.randn(samples, *shape, generator=g), torch.arange(samples) % 10)
     total = row["params"]
     masks = None
-    for pruner in PRUNERS:
+    for pruner in dict.fromkeys((*pruners, "erk")):  # ERK's masks are the ones encoded
         candidate = build()
         t0 = time.perf_counter()
         with warnings.catch_warnings():
@@ -103,36 +104,40 @@ def measure(name: str, samples: int) -> dict:
         else:
             row[f"{kind}_edges"] = sum(b.num_edges for b in graph)
             row[f"{kind}_layers"] = len(graph)
+    row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # Linux: KiB
     return row
 
 
 def _fmt(row: dict) -> str:
     if "error" in row:
         return f"| {row['model']} | {row.get('input')} | {row['params'] / 1e6:.1f} M | " + row["error"][:220].replace("|", "/") + " |"
-    prune_s = " / ".join(f"{row[f'{p}_s']:.1f}" for p in PRUNERS)
-    exact = "yes" if all(row[f"{p}_exact"] for p in PRUNERS) else "NO"
+    prune_s = " / ".join(f"{row[f'{p}_s']:.1f}" if f"{p}_s" in row else "-" for p in PRUNERS)
+    exact = "yes" if all(row.get(f"{p}_exact", True) for p in PRUNERS) else "NO"
     return (f"| {row['model']} | {row['input']} | {row['params'] / 1e6:.1f} M | {prune_s} | {exact} | "
             f"{row['mge_nodes']:.2e} / {row['mge_edges']:.2e} ({row['mge_layers']} layers, {row['mge_gates']} gate) "
             f"{row['mge_s']:.1f} s | {row['rolled_layers']} × / {row['rolled_edges']:.2e} {row['rolled_s']:.1f} s | "
-            f"{row['rolled_channel_edges']:.2e} {row['rolled_channel_s']:.1f} s |")
+            f"{row['rolled_channel_edges']:.2e} {row['rolled_channel_s']:.1f} s | {row['peak_gb']:.1f} |")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(ZOO))
     parser.add_argument("--samples", type=int, default=20, help="random images for the data-driven pruners")
+    parser.add_argument("--pruners", nargs="+", default=list(PRUNERS), choices=PRUNERS,
+                        help="pruners to time (ERK always runs: its masks are encoded)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure(args.one, args.samples)))
+        print(json.dumps(measure(args.one, args.samples, tuple(args.pruners))))
         return 0
     print(f"sparsity {SPARSITY}; pruner seconds {' / '.join(PRUNERS)} with {OPTIONS}; encodings of the ERK masks\n")
-    print("| model | input | weights | pruner seconds | exact counts | MGE nodes / edges, seconds | rolled | rolled-channel |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | input | weights | pruner seconds | exact counts | MGE nodes / edges, seconds | rolled | rolled-channel | peak GB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for name in args.models:
-        proc = subprocess.run([sys.executable, __file__, "--one", name, "--samples", str(args.samples)],
+        proc = subprocess.run([sys.executable, __file__, "--one", name, "--samples", str(args.samples),
+                               "--pruners", *args.pruners],
                               capture_output=True, text=True, env=os.environ)
         if proc.returncode != 0:
             row = {"model": name, "params": 0, "error": "crashed: " + proc.stderr.strip().splitlines()[-1]}
