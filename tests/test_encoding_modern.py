@@ -229,9 +229,11 @@ def shufflenet():
 
 
 def convnext():
+    """torchvision's layout: stem (conv, LayerNorm2d), blocks, downsample (LayerNorm2d, conv) straight
+    into a block (whose residual add then has a conv output as skip), head (LayerNorm2d, Linear)."""
     stem = nn.Sequential(nn.Conv2d(3, 3, 2, stride=2), LayerNorm2d(3, eps=1e-6))
-    return nn.Sequential(stem, CNBlock(3), LayerNorm2d(3), nn.Conv2d(3, 4, 2, stride=2), nn.AdaptiveAvgPool2d(1),
-                         LayerNorm2d(4), nn.Flatten(1), nn.Linear(4, 3))
+    return nn.Sequential(stem, CNBlock(3), LayerNorm2d(3), nn.Conv2d(3, 4, 2, stride=2), CNBlock(4),
+                         nn.AdaptiveAvgPool2d(1), LayerNorm2d(4), nn.Flatten(1), nn.Linear(4, 3))
 
 
 def densenet():
@@ -300,7 +302,8 @@ def test_stochastic_depth_and_layer_scale_keep_node_identity_in_train_mode_too()
     model = convnext().train()
     graph = encode(model, (3, 8, 8))
     assert model.training and all(m.training for m in model.modules())
-    assert graph.layer_names == ("input", "0.0", "1.block.0", "1.block.3", "1.block.5", "3", "7")
+    assert graph.layer_names == ("input", "0.0", "1.block.0", "1.block.3", "1.block.5", "3", "4.block.0",
+                                 "4.block.3", "4.block.5", "8")
     assert graph == encode(model.eval(), (3, 8, 8))
 
 

@@ -79,9 +79,13 @@ def traced_nodes(gm: fx.GraphModule) -> set[str]:
 
 
 class _Oracle(fx.Interpreter):
-    def __init__(self, gm, cut: dict[str, int], source: int, delta):
+    def __init__(self, gm, cut: dict[str, int], source: int, delta, layout: dict | None = None,
+                 probe: bool = False):
         super().__init__(gm)
         self.cut, self.source, self.delta, self.recorded = cut, source, delta, []
+        # layout[point] = node index (within its layer) of each flat position of a cut point whose
+        # values are a rearrangement of the layer's first point (ConvNeXt: Linear out, permuted)
+        self.layout, self.probe, self.first = layout or {}, probe, set()
         self.traced = traced_nodes(gm)
         self.gating = False
 
@@ -99,7 +103,14 @@ class _Oracle(fx.Interpreter):
             out = super().run_node(n)
         if n.name in self.cut:
             self.recorded.append(out)
-            out = out.detach() + (self.delta if self.cut[n.name] == self.source else 0)
+            layer = self.cut[n.name]
+            if layer != self.source:
+                return out.detach()
+            if self.probe and layer in self.first:  # probe: later points carry the first one's ids
+                return out
+            self.first.add(layer)
+            order = self.layout.get(n.name)
+            return out.detach() + (self.delta if order is None else self.delta.reshape(-1)[order].reshape(out.shape))
         return out
 
     def call_module(self, target, args, kwargs):
@@ -177,8 +188,10 @@ def check_oracle(model: nn.Module, input_shape, masks: dict, identity_skips: boo
     x = torch.zeros(1, *input_shape, dtype=torch.float64)
     shapes = {}
 
-    def values(source, delta):
-        interp = _Oracle(gm, cut, source, delta)
+    layout: dict[str, torch.Tensor] = {}
+
+    def values(source, delta, probe=False):
+        interp = _Oracle(gm, cut, source, delta, layout, probe)
         interp.run(x)
         return tuple(interp.recorded)
 
@@ -186,6 +199,16 @@ def check_oracle(model: nn.Module, input_shape, masks: dict, identity_skips: boo
     clean = values(-1, 0.0)
     for name, value in zip(order, clean):
         shapes[name] = tuple(value.shape)
+    # where a layer's later cut points (residual adds) hold its values rearranged, find how: inject
+    # the node indices at its first point and read them back (the oracle network is affine)
+    for names in graph.meta["fx_nodes"]:
+        if len(names) > 1:
+            ids = torch.arange(math.prod(shapes[names[0]]), dtype=torch.float64).reshape(shapes[names[0]])
+            layer = cut[names[0]]
+            probe = [a - b for a, b in zip(values(layer, ids, True), values(layer, ids * 0, True))]
+            for name, diff in zip(order, probe):
+                if name in names[1:]:
+                    layout[name] = diff.reshape(-1).round().long()
     # node counts equal traced tensor sizes; layer names are the weighted modules they come from
     for layer, names in enumerate(graph.meta["fx_nodes"]):
         assert math.prod(shapes[names[0]]) == sizes[layer]
@@ -214,7 +237,10 @@ def check_oracle(model: nn.Module, input_shape, masks: dict, identity_skips: boo
         per_layer = {}
         for name, j in zip(order, jac):
             t = cut[name]
-            per_layer[t] = per_layer.get(t, 0) + j.detach().numpy()
+            j = j.detach().numpy()
+            if name in layout:  # rows in the point's positions -> rows in node order
+                j = j[np.argsort(layout[name].numpy())]
+            per_layer[t] = per_layer.get(t, 0) + j
         for t in range(graph.num_layers):
             if t == s:
                 continue

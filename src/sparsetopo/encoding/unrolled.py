@@ -331,6 +331,11 @@ class _Planner:
         same = len(values) == 1 and values[0].ids.shape == out.shape and torch.equal(values[0].ids, out)
         if same:  # contiguous(), view to the same shape, ...: node identity kept
             return _Value(values[0].ids, values[0].owner, values[0].sole and self.net.num_users[op.name] == 1)
+        if len(values) == 1 and _is_permutation(values[0].ids, out):
+            # permute / transpose / reshape of a layer's whole output (ConvNeXt's channels-last
+            # Linear permuted back): still that layer's nodes, so a residual add finds its main
+            # operand (the add's node map is this rearranged one, position by position)
+            return _Value(out, values[0].owner, values[0].sole and self.net.num_users[op.name] == 1)
         return _Value(out)
 
 
@@ -343,6 +348,12 @@ PLAN_RULES: dict[str, Callable[[_Planner, TracedOp], Any]] = {
 }
 
 _PRODUCTS = {"mul", "mul_", "__mul__", "__rmul__", "__imul__"}
+
+
+def _is_permutation(ids: torch.Tensor, out: torch.Tensor) -> bool:
+    """``out`` holds exactly the single-slot ids of ``ids``, rearranged. Cost O(n log n)."""
+    return (ids.shape[0] == 1 == out.shape[0] and ids.numel() == out.numel()
+            and torch.equal(ids.reshape(-1).sort().values, out.reshape(-1).sort().values))
 
 
 def _target(op: TracedOp) -> str:
