@@ -56,7 +56,7 @@ def test_errors_are_one_line(tmp_path, capsys):
 def test_bad_num_classes_and_unwritable_out_are_one_line(tmp_path, capsys):
     code = main(["encode", "--model", "resnet20", "--num-classes", "1", "--out", str(tmp_path / "x.npz")])
     err = capsys.readouterr().err
-    assert code == 2 and err == "error: num_classes must be an integer of at least 2, got 1\n"
+    assert code == 2 and err == "error: num_classes must be in [2, 1000000], got 1\n"
     (tmp_path / "file").write_text("")
     code = main(["encode", "--model", "resnet20", "--input-shape", "3", "4", "4", "--no-progress",
                  "--out", str(tmp_path / "file" / "x.npz")])

@@ -18,7 +18,9 @@ def test_check_sparsity_rejects_and_names_value(bad):
 
 
 def test_check_sparsity_accepts_interior():
-    assert check_sparsity("0.9") == 0.9
+    assert check_sparsity(0.9) == 0.9 and check_sparsity(np.float32(0.5)) == 0.5
+    with pytest.raises(ValidationError, match="sparsity must be a number, got '0.9'"):
+        check_sparsity("0.9")  # a string is not a number (issue 15: one rule everywhere)
     assert check_input_shape([3, 32, 32]) == (3, 32, 32)
     with pytest.raises(ValidationError):
         check_input_shape((3, 0, 32))

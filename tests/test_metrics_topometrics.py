@@ -315,8 +315,8 @@ def test_bad_inputs_raise_named_errors():
         M.spectral_gap(backwards, compat="paper")
     with pytest.raises(ValidationError, match="strength"):
         M.node_strength(backwards, strength="out")
-    with pytest.raises(ValidationError, match="out of range"):
-        M.topometrics(BipartiteGraph("x", 2, 2, [0, 5], [0, 1], [1.0, 1.0]))
+    with pytest.raises(ValidationError, match=r"layer 'x': src ids must lie in \[0, 2\)"):
+        BipartiteGraph("x", 2, 2, [0, 5], [0, 1], [1.0, 1.0])  # refused when built (issue 15)
 
 
 def test_prepared_graph_is_built_once_and_shared():

@@ -165,7 +165,8 @@ def start_runner(config_path, out, **env):
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
                    **{k: str(v) for k, v in env.items()}}
     return subprocess.Popen([sys.executable, "-m", "sparsetopo.cli", "study", "run", str(config_path),
-                             "--out", str(out), "--no-progress"], env=environment, start_new_session=True,
+                             "--out", str(out), "--no-progress", "--allow-custom-cell"], env=environment,
+                            start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
@@ -327,7 +328,7 @@ def test_ctrl_c_stops_the_workers_and_keeps_finished_cells(tmp_path):
 def test_cli_run_without_dense_baselines_warns(tmp_path, capsys):
     path = write_config(tmp_path)
     path.write_text(path.read_text().replace("seeds = [0]", "seeds = [0]\ndense = false"))
-    assert main(["study", "run", str(path), "--out", str(tmp_path / "s"), "--no-progress"]) == 0
+    assert main(["study", "run", str(path), "--out", str(tmp_path / "s"), "--no-progress", "--allow-custom-cell"]) == 0
     err = capsys.readouterr().err
     assert "4/4 cells done" in err and "4 pool row(s) have no dense_accuracy" in err
     assert pd.read_parquet(tmp_path / "s" / "pool.parquet")["dense_accuracy"].isna().all()

@@ -1,41 +1,62 @@
 """Atomic file writes: a file is either absent or complete, never half written.
 
 Write to a temporary file in the same directory, fsync, then ``os.replace`` (atomic on POSIX).
-Every result, checkpoint, mask and report file of sparsetopo goes through here.
+Every result, checkpoint, mask and report file of sparsetopo goes through here, so this is also the
+one place where a failing write (disk full, read-only or vanished folder, permissions, quota) becomes
+an :class:`~sparsetopo.errors.OutputError` naming the file and the reason: callers handle one error
+class, and the file being replaced is never touched.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from .errors import OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on normal exit it replaces ``path`` atomically.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    The file gets the permissions a plain ``open()`` would give (0666 & ~umask), whatever the writer
+    did to the temporary file. On an exception the temporary file is removed and ``path`` is left
+    untouched; an ``OSError`` (of the writer too: it was writing this file) is raised as
+    :class:`~sparsetopo.errors.OutputError`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    # mkstemp creates 0600; give the result the permissions a plain open() would (0666 & ~umask).
-    os.chmod(tmp, 0o666 & ~_umask())
-    tmp_path = Path(tmp)
+    if path.is_dir():
+        raise OutputError(f"cannot write {str(path)!r}: it is a directory; give a file name inside it")
+    tmp_path = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        tmp_path = Path(tmp)
         yield tmp_path
+        os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp (and some writers) create 0600
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, path)
         _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+    except BaseException as exc:
+        if tmp_path is not None:
+            with contextlib.suppress(OSError):
+                tmp_path.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(f"cannot write {str(path)!r}: {describe_os_error(exc)}") from exc
         raise
+
+
+def describe_os_error(exc: OSError) -> str:
+    """``"No space left on device [ENOSPC]"``: the reason of a failed file operation, in one line."""
+    name = errno.errorcode.get(exc.errno, "") if exc.errno is not None else ""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return f"{reason} [{name}]" if name else reason
 
 
 def _umask() -> int:

@@ -36,6 +36,17 @@ class CheckpointError(SparsetopoError):
     """A checkpoint or results file is corrupted or does not match its run."""
 
 
+class OutputError(SparsetopoError, OSError):
+    """A file or folder could not be written (disk full, read-only, permissions, a file where a folder
+    is meant); the message names the path and the operating system's reason."""
+
+
+class FullyPrunedWarning(SparsetopoError, UserWarning):
+    """A layer keeps no weight at all (layer collapse); the message names the layers. A warning by
+    default; to refuse such networks turn it into an error: ``warnings.simplefilter("error",
+    FullyPrunedWarning)`` (CLI: ``--refuse-fully-pruned``), which the CLI reports as one line."""
+
+
 class PoolError(ValidationError):
     """A pool table is malformed (missing column, duplicate key, accuracy out of range)."""
 

@@ -10,6 +10,7 @@ tensors keyed by parameter name), never a pickle.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 from typing import Mapping
 
@@ -20,7 +21,7 @@ from torch.nn.utils import prune
 
 from ._io import atomic_path
 from .density import global_density, layer_density  # noqa: F401  (the masks stage's names for them)
-from .errors import CheckpointError, MaskError
+from .errors import CheckpointError, FullyPrunedWarning, MaskError
 
 PRUNABLE_TYPES: tuple[type[nn.Module], ...] = (nn.Conv2d, nn.Linear)
 _FORMAT = "sparsetopo-masks/1"
@@ -98,6 +99,21 @@ def apply_masks(model: nn.Module, masks: Mapping[str, object]) -> MaskDict:
     return masks
 
 
+def warn_fully_pruned(masks: Mapping[str, torch.Tensor], context: str, stacklevel: int = 3) -> list[str]:
+    """Warn (:class:`~sparsetopo.errors.FullyPrunedWarning`) naming every layer whose mask keeps no
+    weight; return their names. When the first or last prunable layer is among them no signal crosses
+    the network: its output no longer depends on its input (accuracy is chance, the graph is cut)."""
+    empty = [name for name, m in masks.items() if not bool(torch.as_tensor(m).any())]
+    if empty:
+        names = list(masks)
+        cut = [n for n in (names[0], names[-1]) if n in empty]
+        verdict = (f"; the network is cut ({' and '.join(dict.fromkeys(cut))} empty): its output does not "
+                   f"depend on its input" if cut else "")
+        warnings.warn(FullyPrunedWarning(f"{context}: {len(empty)} of {len(names)} layer(s) fully pruned (no "
+                                         f"weight left): {', '.join(empty)}{verdict}"), stacklevel=stacklevel)
+    return empty
+
+
 def get_masks(model: nn.Module) -> MaskDict:
     """Masks currently on ``model`` (all-True for layers without one), as CPU bool tensors."""
     out: MaskDict = {}
@@ -166,7 +182,8 @@ def load_masks(path: str | Path) -> MaskDict:
 
     path = Path(path)
     if not path.is_file():
-        raise MaskError(f"mask file {str(path)!r} does not exist")
+        raise MaskError(f"mask file {str(path)!r} " + ("is a directory, not a mask file" if path.is_dir()
+                                                        else "does not exist"))
     try:
         raw = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:

@@ -34,8 +34,8 @@ from ._io import atomic_path, atomic_write_json
 from .data import DATASET_NAMES, DatasetBundle, ImageArrayDataset, iterate_batches
 from .errors import CheckpointError, MaskError, ValidationError
 from .masks import (apply_masks, effective_weights, freeze_biases, get_masks, global_density,
-                    masks_digest, prunable_modules, prunable_parameters)
-from .validation import check_choice, check_device
+                    masks_digest, prunable_modules, prunable_parameters, warn_fully_pruned)
+from .validation import check_choice, check_device, check_scalar, check_seed
 
 CHECKPOINT_NAME = "checkpoint.pt"
 RESULT_NAME = "result.json"
@@ -60,18 +60,17 @@ class Recipe:
     gamma: float = 0.1
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
-        if int(self.epochs) != self.epochs or self.epochs < 1:
-            raise ValidationError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if any(m < 1 for m in self.milestones) or list(self.milestones) != sorted(set(self.milestones)):
+        object.__setattr__(self, "milestones", tuple(check_scalar(m, "milestones", int, min_val=1)
+                                                    for m in self.milestones))
+        check_scalar(self.epochs, "epochs", int, min_val=1)
+        if list(self.milestones) != sorted(set(self.milestones)):
             raise ValidationError(f"milestones must be increasing positive epochs, got {self.milestones!r}")
-        if int(self.batch_size) != self.batch_size or self.batch_size < 1:
-            raise ValidationError(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        check_scalar(self.batch_size, "batch_size", int, min_val=1)
         for name in ("lr", "momentum", "weight_decay", "dampening", "gamma"):
-            value = getattr(self, name)
-            if not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
-                raise ValidationError(f"{name} must be a finite {'positive' if name == 'lr' else 'non-negative'} "
-                                      f"number, got {value!r}")
+            value = check_scalar(getattr(self, name), name, float, min_val=0.0,
+                                 include_boundaries="right" if name == "lr" else "both")
+            if not math.isfinite(value):
+                raise ValidationError(f"{name} must be a finite number, got {value!r}")
 
     @classmethod
     def paper(cls, model_name: str, dataset_name: str, *, official_conv6_tiny: bool = False) -> "Recipe":
@@ -173,10 +172,8 @@ def _check_train_args(model: Any, bundle: Any, recipe: Any, seed: Any, eval_ever
         raise ValidationError(f"dataset_bundle must be a DatasetBundle (load_dataset), got {type(bundle).__name__}")
     if not isinstance(recipe, Recipe):
         raise ValidationError(f"recipe must be a Recipe, got {type(recipe).__name__}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValidationError(f"seed must be a non-negative integer, got {seed!r}")
-    if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 0:
-        raise ValidationError(f"eval_every must be a non-negative integer, got {eval_every!r}")
+    check_seed(seed)
+    check_scalar(eval_every, "eval_every", int, min_val=0)
 
 
 def _attach_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None, freeze_bias: bool
@@ -187,6 +184,7 @@ def _attach_masks(model: nn.Module, masks: Mapping[str, torch.Tensor] | None, fr
         modules = prunable_modules(model)
         masks = {n: m for n, m in get_masks(model).items() if hasattr(modules[n], "weight_mask")}
     fixed = apply_masks(model, masks) if masks else {}
+    warn_fully_pruned(get_masks(model), "training", stacklevel=4)
     if freeze_bias:
         freeze_biases(model)
     return fixed

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
+import warnings
 from typing import Sequence
 
-from ..errors import SparsetopoError
+from ..errors import FullyPrunedWarning, SparsetopoError
 
 #: command -> (module under sparsetopo.cli, one-line description)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -35,6 +38,10 @@ Typical flow:
 """
 
 
+#: commands that meet masks and warn about fully pruned layers (``--refuse-fully-pruned`` makes it an error)
+REFUSABLE = ("encode", "metrics", "train")
+
+
 def _top_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sparsetopo", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +56,9 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"sparsetopo {command}", description=COMMANDS[command][1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     module.add_arguments(parser)
+    if command in REFUSABLE:
+        parser.add_argument("--refuse-fully-pruned", action="store_true",
+                            help="stop with an error when a layer keeps no weight (default: a warning naming it)")
     parser.set_defaults(_run=module.run)
     return parser
 
@@ -63,15 +73,35 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         top.parse_args(argv[:1])  # exits with a clear "invalid choice" message
     args = build_parser(argv[0]).parse_args(argv[1:])
+    warnings.formatwarning = _one_line_warning
     try:
-        result = args._run(args)
+        with warnings.catch_warnings():
+            if getattr(args, "refuse_fully_pruned", False):
+                warnings.simplefilter("error", FullyPrunedWarning)
+            result = args._run(args)
+        sys.stdout.flush()
     except SparsetopoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during a study (study.runner.Interrupted)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"interrupted ({signal.Signals(signum).name})", file=sys.stderr)
+        return 128 + signum
+    except BrokenPipeError:  # `sparsetopo ... | head`: the reader left; that is not an error of ours
+        _silence_stdout()
+        return 128 + signal.SIGPIPE
     return int(result or 0)
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings on the command line read ``warning: ...`` (no source file and line of the library)."""
+    return f"warning: {message}\n"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not raise BrokenPipeError again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover

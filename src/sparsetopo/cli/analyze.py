@@ -38,12 +38,16 @@ def run(args: argparse.Namespace) -> int:
     from ..analysis.pool import load_pools
     from ..analysis.report import build_report
     from ..errors import ValidationError
+    from ..study.config import MAX_JOBS
+    from ..validation import check_scalar
+    from ._checks import check_output_dir
+
     if args.runs < 1:
         raise ValidationError(f"--runs must be at least 1, got {args.runs}")
-    if args.jobs < 1:
-        raise ValidationError(f"--jobs must be at least 1, got {args.jobs}")
+    check_scalar(args.jobs, "--jobs", int, min_val=1, max_val=MAX_JOBS)
     if args.oos_runs is not None and args.oos_runs < 0:
         raise ValidationError(f"--oos-runs must be 0 or more, got {args.oos_runs}")
+    check_output_dir(args.out)  # before the analysis, which takes minutes
     pool, layers = load_pools(args.pool, args.layers)
     report = build_report(pool, layers, args.out, runs=args.runs, jobs=args.jobs, oos_runs=args.oos_runs,
                           all_regressors=args.all_regressors, progress=not args.no_progress)

@@ -6,7 +6,7 @@ import sys
 import time
 
 from ..encoding.registry import ENCODINGS
-from ._checks import check_masks_cover_model, check_output_file, check_takes_shortcut, shortcut_option
+from ._checks import check_masks_cover_model, check_output_file, check_takes_shortcut, seed_arg, shortcut_option
 
 EPILOG = """\
 Output: --encoding mge writes one MultipartiteGraph .npz (src, dst, weight, num_nodes,
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=int, default=10, help="classes (default 10)")
     parser.add_argument("--shortcut", choices=("A", "B"), help="ResNet shortcut option (default: the model's, B)")
     parser.add_argument("--masks", metavar="FILE", help="mask file (safetensors); omit for a dense network")
-    parser.add_argument("--seed", type=int, default=0, help="weight-init seed (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="weight-init seed (default 0)")
     parser.add_argument("--input-shape", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
                         help="input shape (default 3 32 32)")
     parser.add_argument("--encoding", default="mge", choices=ENCODINGS,
@@ -56,7 +56,6 @@ def _model(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from ..encoding import ENCODING_REGISTRY, encode
-    from ..errors import ValidationError
     from ..masks import load_masks
 
     t0 = time.perf_counter()
@@ -68,10 +67,7 @@ def run(args: argparse.Namespace) -> int:
     graph = encode(model, tuple(args.input_shape), kind=args.encoding, masks=masks,
                    identity_skips=not args.no_identity_skips,
                    progress=not args.no_progress and sys.stderr.isatty())
-    try:
-        ENCODING_REGISTRY[args.encoding].save(graph, args.out)
-    except OSError as exc:
-        raise ValidationError(f"cannot write --out {args.out!r}: {exc.strerror or exc}") from exc
+    ENCODING_REGISTRY[args.encoding].save(graph, args.out)  # an OSError is an OutputError naming the file
     if not ENCODING_REGISTRY[args.encoding].layered:
         nodes, edges, layers = graph.num_nodes, graph.num_edges, graph.num_layers - 1
     else:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..encoding.registry import ENCODINGS
 from ..metrics.registry import GROUPS
+from ._checks import check_output_file, seed_arg
 
 EPILOG = """\
 Input: a graph file written by `sparsetopo encode` (.npz: an MGE, or the layers of a rolled /
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--num-classes", type=int, default=10, help="classes of --model (default 10)")
     parser.add_argument("--input-shape", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
                         help="input shape of --model (default 3 32 32)")
-    parser.add_argument("--seed", type=int, default=0, help="weight-init seed of --model (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="weight-init seed of --model (default 0)")
     parser.add_argument("--motif-sample", metavar="S",
                         help="estimate motifs_4 from S random roots (an int, or 'official' = 0.1%% of |V|) "
                              "instead of the exact count")
@@ -67,9 +68,7 @@ def _rows(args: argparse.Namespace, motif_sample) -> list[dict]:
     if args.graph is not None:
         from ..graph import load_graph
 
-        if not Path(args.graph).is_file():
-            raise ValidationError(f"graph file {args.graph!r} does not exist")
-        graph = load_graph(args.graph)
+        graph = load_graph(args.graph)  # validated: a missing, truncated or crafted file is one named error
         kind = getattr(graph, "kind", "mge")
         _check_motif_sample(kind, motif_sample)
         from ..metrics.density import graph_layer_density
@@ -165,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
     motif_sample = _motif_sample(args.motif_sample)
     if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise ValidationError(f"--out must end in .json or .csv, got {args.out!r}")
+    if args.out:
+        check_output_file(args.out, "metrics.csv")
     rows = _rows(args, motif_sample)
     _print_table(rows)
     if args.out:

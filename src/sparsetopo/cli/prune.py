@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._checks import check_output_file, shortcut_option
+from ._checks import check_output_file, seed_arg, shortcut_option
 
 EPILOG = """\
 The model is built with Kaiming-normal init from --seed; the same --seed drives which samples the
@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training data of snip/grasp/prospr, and the number of classes (default: digits)")
     parser.add_argument("--num-classes", type=int, metavar="C",
                         help="classifier width (default: the dataset's; data-free pruners then skip loading it)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the init, the data drawn and the masks (default 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the init, the data drawn and the masks (default 0)")
     parser.add_argument("--shortcut", choices=("A", "B"), default="B",
                         help="ResNet shortcut: B = 1x1 conv + BN (official, default), A = zero padding")
     parser.add_argument("--device", help="torch device for scoring, e.g. cpu or cuda (default: cpu)")
@@ -41,13 +41,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import ValidationError
     from ..masks import global_density, layer_density, save_masks
-    from ..models import build
+    from ..models import MAX_NUM_CLASSES, build
+    from ..validation import check_scalar
     from ..pruning import ITERATIVE_PRUNERS, PRUNERS, prune
 
-    if args.num_classes is not None and args.num_classes < 2:
-        raise ValidationError(f"--num-classes must be at least 2, got {args.num_classes}")
+    if args.num_classes is not None:
+        check_scalar(args.num_classes, "--num-classes", int, min_val=2, max_val=MAX_NUM_CLASSES)
     check_output_file(args.out, "masks.safetensors")
     needs_data = PRUNERS[args.pruner].needs_data
     bundle = None
@@ -61,10 +61,7 @@ def run(args: argparse.Namespace) -> int:
     masks = prune(model, args.pruner, args.sparsity, data=bundle.train if needs_data else None, seed=args.seed,
                   device=args.device, input_shape=bundle.input_shape if bundle is not None else None,
                   progress=args.pruner in ITERATIVE_PRUNERS and not args.no_progress)
-    try:
-        save_masks(masks, args.out)
-    except OSError as exc:
-        raise ValidationError(f"cannot write mask file {args.out!r} ({exc.strerror or exc})") from None
+    save_masks(masks, args.out)
     kept = sum(int(m.sum()) for m in masks.values())
     total = sum(m.numel() for m in masks.values())
     print(f"{args.pruner} on {args.model}: kept {kept} of {total} weights, "

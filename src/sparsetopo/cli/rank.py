@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from ._checks import check_output_file, seed_arg
+
 EPILOG = """\
 The pool (from `sparsetopo study`) supplies what matters: which topometrics go with a small accuracy
 drop for this model and sparsity. Rank 1 is the pruner expected to lose the least accuracy;
@@ -25,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pool", required=True, help="pool table of trained networks (.parquet or .csv)")
     parser.add_argument("--dataset", default="digits",
                         help="dataset for the data-driven pruners and the number of classes (default: digits)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the pruners (default: 0)")
+    parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the initialisation and the pruners (default: 0)")
     parser.add_argument("--pruners", nargs="+", default=None,
                         help="pruners to compare (default: every registered pruner, see `sparsetopo prune --help`)")
     parser.add_argument("--runs", type=int, default=10,
@@ -65,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     pruners = args.pruners or list(PRUNER_NAMES)
     for pruner in pruners:
         check_choice(pruner, PRUNER_NAMES, "pruner")
+    if args.out:
+        check_output_file(args.out, "ranking.csv")
     pool = validate_pool(read_table(args.pool))  # before the slow prune/encode/measure stage
     candidates = candidate_metrics(args.model, sparsity, args.dataset, args.seed, pruners)
     ranking = rank_pruners(candidates, pool, args.model, sparsity, runs=args.runs)

@@ -18,8 +18,9 @@ Examples:
   sparsetopo study status runs/demo
   sparsetopo analyze runs/demo/pool.parquet --layers runs/demo/pool_layers.parquet --out runs/demo/report
 
-Exit code: 0 when every cell is done, 1 when some failed or are still claimed by another runner,
-2 for a bad study description (the offending key is named).
+Exit code: 0 when every cell is done, 1 when some failed or are still claimed by another runner
+(or the pool could not be written), 2 for a bad study description (the offending key is named) or an
+unusable output folder, 130 / 143 when stopped by SIGINT / SIGTERM (workers stopped, pool written).
 """
 
 
@@ -41,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="download missing dataset archives from their official URLs")
     run.add_argument("--epochs", metavar="N|paper", help="override [recipe] epochs")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--allow-custom-cell", action="store_true",
+                     help="let run.cell_function name a function that no installed package registered "
+                          "(it is code: only for study files you trust)")
     status = actions.add_parser("status", help="done / failed / running / pending cells of a study")
     status.add_argument("dir", metavar="DIR", help="study directory")
     status.add_argument("--all", action="store_true", help="list done cells too")
@@ -58,7 +62,8 @@ def _config(args: argparse.Namespace):
 
     if (args.config is None) == (args.preset is None):
         raise StudyConfigError("give either a study file CONFIG.toml or --preset demo|paper (not both)")
-    config = load_preset(args.preset) if args.preset else load_config(args.config)
+    config = load_preset(args.preset) if args.preset else load_config(args.config,
+                                                                      allow_custom_cell=args.allow_custom_cell)
     epochs = args.epochs
     if epochs is not None and epochs != "paper":
         epochs = int(epochs) if epochs.isdigit() else epochs
@@ -72,6 +77,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = _config(args)
     check_output_dir(args.out)
+    config.check_runnable()  # device present, datasets present: before the banner and any cell
     cells = config.cells()
     print(f"study {config.source}: {len(cells)} cells ({sum(c.is_dense for c in cells)} dense) "
           f"-> {args.out} [{config.executor}, jobs={config.jobs}]", file=sys.stderr)
@@ -85,7 +91,10 @@ def _run(args: argparse.Namespace) -> int:
         if outcome.state == states.FAILED:
             print(f"  failed {outcome.cell_id}: {outcome.error}", file=sys.stderr)
     _warn_without_dense(report.pool_rows)
-    return 0 if report.complete else 1
+    if report.pool_error:
+        print(f"error: the pool was not rewritten ({report.pool_error}); the previous pool files are intact. "
+              f"Free space, then `sparsetopo study pool {args.out}` rebuilds it", file=sys.stderr)
+    return 0 if report.complete and not report.pool_error else 1
 
 
 def _warn_without_dense(rows: dict[str, int]) -> None:
@@ -109,7 +118,9 @@ def _status(args: argparse.Namespace) -> int:
 
 def _pool(args: argparse.Namespace) -> int:
     from ..study import StudyStore
+    from ._checks import check_output_dir
 
+    check_output_dir(args.dir, option="study directory")
     store = StudyStore(args.dir)
     rows = store.write_pool(store.load_config().cells())
     print(f"pool: {rows['pool']} rows -> {store.pool_path('pool')}; "

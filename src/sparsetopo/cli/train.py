@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._checks import check_masks_cover_model, check_output_dir, shortcut_option
+from ._checks import check_masks_cover_model, check_output_dir, seed_arg, shortcut_option
 
 EPILOG = """\
 The model is built with Kaiming-normal init from --seed, so pass the same --seed you gave to
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, metavar="N",
                         help="train N epochs, milestones scaled proportionally (default: the paper's count)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output directory (checkpoint, result.json)")
-    parser.add_argument("--seed", type=int, default=0,
+    parser.add_argument("--seed", type=seed_arg, default=0,
                         help="seed of the weight init and of the data order/augmentation (default 0)")
     parser.add_argument("--shortcut", choices=("A", "B"), default="B",
                         help="ResNet shortcut: B = 1x1 conv + BN (official, default), A = zero padding")

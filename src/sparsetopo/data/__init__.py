@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..validation import check_choice
+from ..validation import check_choice, check_scalar, check_seed
 from .cifar import LAYOUTS as CIFAR_LAYOUTS
 from .cifar import convert_cifar_archive
 from .dataset import ImageArrayDataset, iterate_batches
@@ -42,8 +42,12 @@ class DatasetBundle:
 
     def subset(self, num_train: int | None = None, num_test: int | None = None, seed: int = 0
                ) -> "DatasetBundle":
-        """A smaller bundle (random items, drawn with ``seed``) for demos and tests."""
-        gen = torch.Generator().manual_seed(int(seed))
+        """A smaller bundle (random items, drawn with ``seed``) for demos and tests; ``None`` keeps a
+        split whole, a count above its size keeps all of it."""
+        for what, count in (("num_train", num_train), ("num_test", num_test)):
+            if count is not None:
+                check_scalar(count, what, int, min_val=1)
+        gen = torch.Generator().manual_seed(check_seed(seed))
 
         def pick(ds: ImageArrayDataset, n: int | None) -> ImageArrayDataset:
             if n is None or n >= len(ds):
@@ -67,6 +71,7 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, download: 
     bug of augmenting the CIFAR-100 test split.
     """
     check_choice(name, DATASET_NAMES, "dataset")
+    check_seed(seed)
     check_choice(tiny_test_split, TINY_TEST_SPLITS, "tiny_test_split")
     if name == "digits":
         return _digits_bundle(seed)
@@ -87,6 +92,20 @@ def load_dataset(name: str, root: str | os.PathLike | None = None, *, download: 
     test_aug = official_cifar100_test_aug and name == "cifar100"
     return _bundle(name, arrays["train_images"], arrays["train_labels"], arrays["test_images"],
                    arrays["test_labels"], layout.mean, layout.std, layout.num_classes, seed, test_aug)
+
+
+def check_dataset_available(name: str, root: str | os.PathLike | None = None, *, download: bool = False) -> None:
+    """Raise :class:`~sparsetopo.errors.DatasetError` (where to put which file) if ``load_dataset``
+    would find neither the converted cache nor the archive of ``name`` and may not download it.
+
+    Cheap (two ``stat`` calls, no MD5): studies call it for every dataset before any cell runs.
+    """
+    check_choice(name, DATASET_NAMES, "dataset")
+    if name == "digits" or download:
+        return
+    root = resolve_root(root)
+    if not (root / f"{name}.npz").is_file() and not (root / ARCHIVES[name].filename).is_file():
+        ensure_archive(ARCHIVES[name], root, download=False)  # raises: where to put which file
 
 
 def _digits_bundle(seed: int) -> DatasetBundle:
@@ -113,5 +132,6 @@ def _bundle(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndar
     return DatasetBundle(name, ds(train_x, train_y, True), ds(test_x, test_y, test_aug), num_classes)
 
 
-__all__ = ["DATASET_NAMES", "DatasetBundle", "ImageArrayDataset", "load_dataset", "iterate_batches",
+__all__ = ["DATASET_NAMES", "DatasetBundle", "ImageArrayDataset", "load_dataset", "check_dataset_available",
+           "iterate_batches",
            "default_root", "ARCHIVES"]

@@ -18,7 +18,7 @@ from ..validation import check_choice, check_input_shape
 from .registry import ENCODING_REGISTRY, ENCODINGS, LAYER_ENCODINGS, NETWORK_ENCODINGS, Encoding
 
 
-def encode(model, input_shape=(3, 32, 32), kind: str = "mge",
+def encode(model, input_shape=None, kind: str = "mge",
            masks: Mapping[str, Any] | None = None, identity_skips: bool = True, *,
            progress: bool = False) -> MultipartiteGraph | LayerGraphs:
     """Encode ``model`` (with its masks) as a graph.
@@ -26,7 +26,9 @@ def encode(model, input_shape=(3, 32, 32), kind: str = "mge",
     Parameters
     ----------
     model : torch.nn.Module; its Conv2d / Linear weights are the weighted layers.
-    input_shape : (C, H, W) of one input sample (the MGE depends on it; rolled ones do not).
+    input_shape : (C, H, W) of one input sample (the MGE depends on it; rolled ones do not, but a
+        given shape must still have the channels the first layer takes). ``None``: (C_in of the first
+        conv, 32, 32).
     kind : a name of :data:`ENCODING_REGISTRY`: ``"mge"`` -> :class:`MultipartiteGraph`;
         ``"rolled"`` / ``"rolled_channel"`` -> :class:`LayerGraphs` (a ``list[BipartiteGraph]``
         whose ``kind`` says which), one per prunable layer in ``named_modules()`` order, named by
@@ -39,16 +41,52 @@ def encode(model, input_shape=(3, 32, 32), kind: str = "mge",
     progress : show a tqdm bar over the layers (MGE).
 
     Raises :class:`~sparsetopo.errors.UnsupportedOpError` for an op the MGE encoder does not
-    know (naming the fx node and module path).
+    know (naming the fx node and module path), a :class:`ValidationError` when ``input_shape`` has
+    not the channels the first layer takes (every encoding: the rolled ones ignore the spatial size
+    only), and warns (:class:`~sparsetopo.errors.FullyPrunedWarning`) naming fully pruned layers.
     """
     from torch import nn
 
     check_choice(kind, ENCODINGS, "encoding")
     if not isinstance(model, nn.Module):
         raise ValidationError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if input_shape is None:
+        input_shape = _default_input_shape(model)
     input_shape = check_input_shape(input_shape)
+    _check_input_channels(model, input_shape)
+    _warn_fully_pruned(model, masks, kind)
     return ENCODING_REGISTRY[kind].encoder(model, input_shape, masks, identity_skips=identity_skips,
                                            progress=progress)
+
+
+def _default_input_shape(model) -> tuple[int, int, int]:
+    from torch import nn
+
+    from ..masks import prunable_modules
+
+    first = next(iter(prunable_modules(model).values()), None)
+    return (first.in_channels if isinstance(first, nn.Conv2d) else 3, 32, 32)
+
+
+def _check_input_channels(model, input_shape: tuple[int, int, int]) -> None:
+    """The first prunable layer, if a conv, must take ``input_shape``'s C channels."""
+    from torch import nn
+
+    from ..masks import prunable_modules
+
+    first = next(iter(prunable_modules(model).items()), None)
+    if first is not None and isinstance(first[1], nn.Conv2d) and first[1].in_channels != input_shape[0]:
+        raise ValidationError(f"input_shape {input_shape} has {input_shape[0]} channel(s) but the first conv "
+                              f"{first[0].removesuffix('.weight')!r} takes {first[1].in_channels}")
+
+
+def _warn_fully_pruned(model, masks, kind: str) -> None:
+    """Name the layers that keep no weight, from ``masks`` over the model's own."""
+    from ..masks import get_masks, validate_masks, warn_fully_pruned
+
+    layer_masks = get_masks(model)
+    layer_masks.update(validate_masks(model, masks) if masks is not None else {})
+    warn_fully_pruned(layer_masks, f"encoding ({kind})", stacklevel=4)
 
 
 __all__ = ["ENCODINGS", "ENCODING_REGISTRY", "Encoding", "LAYER_ENCODINGS", "NETWORK_ENCODINGS", "encode",

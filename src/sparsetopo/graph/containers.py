@@ -8,6 +8,7 @@ cross module boundaries; exports to scipy / igraph / NetworKit / networkx are bu
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .._io import atomic_path
-from ..errors import ValidationError
+from ..errors import CheckpointError, ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
     import igraph
@@ -178,16 +179,19 @@ class MultipartiteGraph:
 
     @classmethod
     def load_npz(cls, path: str | Path) -> "MultipartiteGraph":
-        """Read a graph written by :meth:`save_npz` (no pickles are loaded)."""
-        from ..errors import CheckpointError
+        """Read a graph written by :meth:`save_npz` (no pickles are loaded).
 
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                return cls(src=z["src"], dst=z["dst"], weight=z["weight"], num_nodes=int(z["num_nodes"]),
-                           layer_offsets=z["layer_offsets"], layer_names=tuple(str(s) for s in z["layer_names"]),
-                           meta=_meta_of(z))
-        except (OSError, KeyError, ValueError) as exc:
-            raise CheckpointError(f"{path}: not a sparsetopo graph file ({exc})") from exc
+        The file is validated before and after reading (see :func:`read_graph_arrays`): a truncated,
+        crafted or foreign file is a :class:`~sparsetopo.errors.CheckpointError` naming the file and
+        the field, never a huge allocation or a silently wrong graph.
+        """
+        z = read_graph_arrays(path, MGE_FIELDS, optional=("kind", "meta"))
+        with _file_errors(path):
+            num_nodes = _node_count(z["num_nodes"], "num_nodes")
+            _check_finite(z["weight"])
+            return cls(src=z["src"], dst=z["dst"], weight=z["weight"], num_nodes=num_nodes,
+                       layer_offsets=z["layer_offsets"], layer_names=tuple(str(s) for s in z["layer_names"]),
+                       meta=_meta_of(z))
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,6 +214,12 @@ class BipartiteGraph:
         object.__setattr__(self, "src", np.ascontiguousarray(self.src, dtype=np.int32))
         object.__setattr__(self, "dst", np.ascontiguousarray(self.dst, dtype=np.int32))
         object.__setattr__(self, "weight", np.ascontiguousarray(self.weight, dtype=np.float32))
+        if not (self.src.shape == self.dst.shape == self.weight.shape) or self.src.ndim != 1:
+            raise ValidationError(f"layer {self.name!r}: src, dst and weight must be 1-D arrays of one length, "
+                                  f"got shapes {self.src.shape}, {self.dst.shape}, {self.weight.shape}")
+        for side, ids, size in (("src", self.src, self.num_left), ("dst", self.dst, self.num_right)):
+            if ids.size and (int(ids.min()) < 0 or int(ids.max()) >= size):
+                raise ValidationError(f"layer {self.name!r}: {side} ids must lie in [0, {size})")
 
     @property
     def num_nodes(self) -> int:
@@ -285,8 +295,11 @@ def _meta_array(meta: dict) -> np.ndarray:
 
 
 def _meta_of(z) -> dict:
-    """The ``meta`` entry of an open graph file (absent in files from before it was stored: empty)."""
-    return json.loads(str(z["meta"])) if "meta" in z.files else {}
+    """The ``meta`` entry of a graph file's arrays (absent in files from before it was stored: empty)."""
+    meta = json.loads(str(z["meta"])) if "meta" in z else {}
+    if not isinstance(meta, dict):
+        raise ValidationError(f"meta must be a JSON object, got {type(meta).__name__}")
+    return meta
 
 
 # -- rolled encodings on disk: all layers of one network in one .npz ---------------------------
@@ -318,19 +331,27 @@ def _concat(arrays: list[np.ndarray], dtype) -> np.ndarray:
 
 
 def load_bipartite_npz(path: str | Path) -> LayerGraphs:
-    """Read the graphs written by :func:`save_bipartite_npz`, with their kind and meta (no pickles are loaded)."""
-    from ..errors import CheckpointError
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            off = z["edge_offsets"]
-            layers = [BipartiteGraph(name=str(name), num_left=int(nl), num_right=int(nr),
-                                     src=z["src"][off[i]:off[i + 1]], dst=z["dst"][off[i]:off[i + 1]],
-                                     weight=z["weight"][off[i]:off[i + 1]])
-                      for i, (name, nl, nr) in enumerate(zip(z["names"], z["num_left"], z["num_right"]))]
-            return LayerGraphs(layers, kind=str(z["kind"]), meta=_meta_of(z))
-    except (OSError, KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a sparsetopo rolled-graph file ({exc})") from exc
+    """Read the graphs written by :func:`save_bipartite_npz`, with their kind and meta (no pickles are
+    loaded), validated like :meth:`MultipartiteGraph.load_npz`: one length per layer field,
+    ``edge_offsets`` starting at 0, non-decreasing and ending at the edge count, ids inside their layer."""
+    z = read_graph_arrays(path, ROLLED_FIELDS, optional=("meta",))
+    with _file_errors(path):
+        layers = len(z["names"])
+        for key in ("num_left", "num_right"):
+            if len(z[key]) != layers:
+                raise ValidationError(f"{key} has {len(z[key])} entries for {layers} layers")
+            for value in z[key]:
+                _node_count(value, key)
+        off = z["edge_offsets"]
+        if len(off) != layers + 1 or off[0] != 0 or off[-1] != len(z["src"]) or np.any(np.diff(off) < 0):
+            raise ValidationError(f"edge_offsets must start at 0, never decrease and end at the {len(z['src'])} "
+                                  f"edges, with one entry per layer + 1; got {off.tolist()[:8]}")
+        _check_finite(z["weight"])
+        graphs = [BipartiteGraph(name=str(name), num_left=int(nl), num_right=int(nr),
+                                 src=z["src"][off[i]:off[i + 1]], dst=z["dst"][off[i]:off[i + 1]],
+                                 weight=z["weight"][off[i]:off[i + 1]])
+                  for i, (name, nl, nr) in enumerate(zip(z["names"], z["num_left"], z["num_right"]))]
+        return LayerGraphs(graphs, kind=str(z["kind"]), meta=_meta_of(z))
 
 
 def save_graph(graph: "MultipartiteGraph | list[BipartiteGraph]", path: str | Path) -> None:
@@ -347,11 +368,21 @@ def save_graph(graph: "MultipartiteGraph | list[BipartiteGraph]", path: str | Pa
 
 def load_graph(path: str | Path) -> "MultipartiteGraph | LayerGraphs":
     """Read any graph file sparsetopo writes: an MGE or the layers of a rolled encoding (with its kind)."""
-    from ..errors import CheckpointError
+    kind = read_graph_arrays(path, {"kind": ("U", 0)}, optional=("kind",)).get("kind")
+    return MultipartiteGraph.load_npz(path) if kind is None or str(kind) == "mge" else load_bipartite_npz(path)
+
+
+# -- validation of graph files on load ---------------------------------------------------------
+#: field -> (allowed numpy dtype kinds, number of dimensions); ``meta`` is a JSON string
+MGE_FIELDS = {"kind": ("U", 0), "meta": ("U", 0), "src": ("iu", 1), "dst": ("iu", 1), "weight": ("f", 1),
+              "num_nodes": ("iu", 0), "layer_offsets": ("iu", 1), "layer_names": ("U", 1)}
+ROLLED_FIELDS = {"kind": ("U", 0), "meta": ("U", 0), "names": ("U", 1), "num_left": ("iu", 1),
+                 "num_right": ("iu", 1), "edge_offsets": ("iu", 1), "src": ("iu", 1), "dst": ("iu", 1),
+                 "weight": ("f", 1)}
 
     try:
-        with np.load(path, allow_pickle=False) as z:
-            kind = str(z["kind"]) if "kind" in z.files else "mge"
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path}: not a sparsetopo graph file ({exc})") from exc
-    return MultipartiteGraph.load_npz(path) if kind == "mge" else load_bipartite_npz(path)
+        yield
+    except (ValidationError, zipfile.BadZipFile, zlib.error, EOFError, OSError, KeyError, ValueError,
+            OverflowError) as exc:
+        raise CheckpointError(f"graph file {str(path)!r} is truncated, corrupted or not a sparsetopo graph "
+                              f"file: {exc}") from None

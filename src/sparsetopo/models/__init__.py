@@ -7,14 +7,13 @@ tensor-valued control flow, no lambdas) so the encoders can read them.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Callable
 
 import torch
 from torch import nn
 
 from ..errors import ValidationError
-from ..validation import check_choice
+from ..validation import check_choice, check_scalar, check_seed
 from .conv6 import Conv6, conv6
 from .init import init_weights
 from .resnet import CifarResNet, resnet20, resnet32
@@ -28,6 +27,11 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "wrn28_2": wrn28_2,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
+#: bound on ``num_classes``: ImageNet-21k has 21,841 classes; 10^6 keeps the classifier of every
+#: registered model under 1 GiB of float32 weights, where 10^9 would ask for hundreds of GB
+MAX_NUM_CLASSES = 10 ** 6
+#: bound on ``in_channels`` / ``input_size`` (a typo such as 320000 fails here, not in the allocator)
+MAX_INPUT_DIM = 2 ** 16
 #: name -> keyword options its constructor takes besides ``num_classes``
 MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     "conv6": ("in_channels", "input_size"),
@@ -45,18 +49,15 @@ def build(name: str, num_classes: int = 10, *, seed: int | None = None, **kwargs
     for the CIFAR ResNets, ``in_channels``, ``input_size`` for Conv-6).
     """
     check_choice(name, MODELS, "model")
-    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral) or num_classes < 2:
-        raise ValidationError(f"num_classes must be an integer of at least 2, got {num_classes!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise ValidationError(f"seed must be an integer or None, got {seed!r}")
+    num_classes = check_scalar(num_classes, "num_classes", int, min_val=2, max_val=MAX_NUM_CLASSES)
+    if seed is not None:
+        seed = check_seed(seed)
     unknown = sorted(set(kwargs) - set(MODEL_OPTIONS[name]))
     if unknown:
         raise ValidationError(f"unknown option(s) {', '.join(map(repr, unknown))} for model {name!r}; "
                               f"it takes: {', '.join(MODEL_OPTIONS[name])}")
     for key, least in (("in_channels", 1), ("input_size", 8)):  # input_size: Conv-6 pools 3 times
-        value = kwargs.get(key, least)
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-            raise ValidationError(f"{key} must be an integer of at least {least}, got {value!r}")
+        check_scalar(kwargs.get(key, least), key, int, min_val=least, max_val=MAX_INPUT_DIM)
     # PyTorch's default init in the layer constructors draws from the global RNG; fork it so that
     # building a model never changes the caller's random stream (the init below replaces it all).
     with torch.random.fork_rng(devices=[]):

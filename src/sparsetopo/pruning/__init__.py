@@ -19,7 +19,7 @@ from torch import nn
 
 from ..errors import ValidationError
 from ..masks import apply_masks, clone_model, prunable_modules, prunable_parameters, remove_masks
-from ..validation import check_choice, check_device, check_input_shape, check_sparsity
+from ..validation import check_choice, check_device, check_input_shape, check_scalar, check_seed, check_sparsity
 from . import grasp, layerwise, prospr, snip, synflow
 from .batches import batch_stream, resolve_data
 from .core import (MaskDict, PruneContext, PruningError, PruningWarning, global_topk, keep_count,
@@ -72,8 +72,12 @@ def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed
     changed only by ``apply_masks``; scoring happens on a copy. Fully pruned layers raise a
     :class:`PruningWarning`; NaN/inf scores a :class:`PruningError` naming the layer.
     """
+    if not isinstance(model, nn.Module):
+        raise ValidationError(f"model must be a torch.nn.Module (e.g. sparsetopo.models.build({model!r})), "
+                              f"got {type(model).__name__}")
     check_choice(pruner, PRUNERS, "pruner")
     spec = PRUNERS[pruner]
+    seed = check_seed(seed)
     sparsity = check_sparsity(sparsity)
     layers = prunable_modules(model)
     if not layers:
@@ -139,30 +143,21 @@ def _check_options(pruner: str, spec: PrunerSpec, options: Mapping[str, Any]) ->
                               f"valid: {', '.join(spec.options) or '(none)'}")
     merged = {**spec.options, **options}
     for name, value in options.items():
-        if name in BOOL_OPTIONS and not isinstance(value, bool):
-            raise ValidationError(f"option {name}={value!r} of pruner {pruner!r} must be True or False")
+        if name in BOOL_OPTIONS:
+            merged[name] = check_scalar(value, f"option {name} of pruner {pruner!r}", bool)
         if name in OPTION_RANGES:
             kind, low = OPTION_RANGES[name]
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= low
-            ok = ok and (kind is float or float(value).is_integer())
-            if not ok:
-                raise ValidationError(f"option {name}={value!r} of pruner {pruner!r} must be "
-                                      f"{'an integer' if kind is int else 'a number'} >= {low:g}")
-            merged[name] = kind(value)
+            merged[name] = check_scalar(value, f"option {name} of pruner {pruner!r}", kind, min_val=low)
     return merged
 
 
 def _check_shape(shape: Any) -> tuple[int, ...]:
     """(C, H, W) via ``check_input_shape``, or (F,) for nets that start with a Linear layer."""
-    try:
-        dims = tuple(int(v) for v in shape)
-    except (TypeError, ValueError):
-        raise ValidationError(f"input_shape must be a tuple of positive ints, got {shape!r}") from None
-    if len(dims) == 3:
-        return check_input_shape(dims)
-    if not dims or min(dims) <= 0:
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__len__") or len(shape) == 0:
         raise ValidationError(f"input_shape must be a tuple of positive ints, got {shape!r}")
-    return dims
+    if len(shape) == 3:
+        return check_input_shape(shape)
+    return tuple(check_scalar(v, f"input_shape {tuple(shape)!r}: each size", int, min_val=1) for v in shape)
 
 
 def _default_input_shape(model: nn.Module) -> tuple[int, ...]:

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ValidationError
+from ..validation import check_scalar
 from .core import (MaskDict, PruneContext, PruningWarning, ScoreDict, check_finite_scores, check_labels,
                    TwiceDifferentiable, global_topk, reinit_weights, weights_of)
 
@@ -118,8 +119,8 @@ def prune_grasp(model: nn.Module, ctx: PruneContext) -> MaskDict:
         half = x.shape[0] // 2
         halves += [(x[:half], y[:half]), (x[half:], y[half:])]
     chunk = opts["chunk_size"]
-    if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
-        raise ValidationError(f"GraSP option chunk_size must be a positive integer or None, got {chunk!r}")
+    if chunk is not None:
+        chunk = check_scalar(chunk, "GraSP option chunk_size (or None)", int, min_val=1)
     with TwiceDifferentiable():
         scores = grasp_scores(model, [h for h in halves if h[0].shape[0]], float(opts["temperature"]), chunk)
     check_finite_scores(scores, ctx.pruner)

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, describe_os_error
+from ..errors import OutputError
 from . import states
 from .config import CellSpec
 
@@ -35,18 +36,28 @@ CLAIM_WAIT_S = 1.0
 class CellLog:
     """Per-cell log (``cell.log``): one line per stage with its wall and CPU time, kept across attempts.
 
-    The whole file is rewritten atomically after each line (it is small), so it is never torn.
+    The whole file is rewritten atomically after each line (it is small), so it is never torn. A log
+    that cannot be written (disk full) never fails the cell: the lines stay in memory and go out with
+    the next write that succeeds; :attr:`write_error` says why the file is behind.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.lines = path.read_text("utf-8").splitlines() if path.is_file() else []
+        try:
+            self.lines = path.read_text("utf-8", errors="replace").splitlines()
+        except OSError:
+            self.lines = []
         self.timings: dict[str, float] = {}
         self.warnings: list[str] = []
+        self.write_error: str | None = None
 
     def write(self, message: str) -> None:
         self.lines.append(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} pid={os.getpid()} {message}")
-        atomic_write_text(self.path, "\n".join(self.lines) + "\n")
+        try:
+            atomic_write_text(self.path, "\n".join(self.lines) + "\n")
+            self.write_error = None
+        except OutputError as exc:
+            self.write_error = str(exc)
 
     @contextlib.contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -175,12 +186,60 @@ class CellOutcome:
     timings: dict = field(default_factory=dict)
 
 
+def function_path(fn: Callable) -> str:
+    """``module:qualname`` of an importable top-level function (what crosses process boundaries)."""
+    return f"{fn.__module__}:{fn.__qualname__}"
+
+
+#: the cell functions a study *file* may name (``run.cell_function``): a study file is data, and
+#: naming any importable function would let a file from elsewhere run code (``"os:system"``). Packages
+#: add theirs with :func:`register_cell_function` or the entry-point group ``sparsetopo.cell_functions``;
+#: anything else needs ``allow_custom_cell`` (CLI ``--allow-custom-cell``). A library caller passing
+#: ``run_study(cell_fn=...)`` is already running code and needs no permission.
+CELL_FUNCTIONS: dict[str, CellFunction] = {function_path(run_cell): run_cell}
+ENTRY_POINT_GROUP = "sparsetopo.cell_functions"
+
+
+def register_cell_function(fn: CellFunction) -> str:
+    """Allow study files to name ``fn``; returns the ``module:function`` string they use."""
+    path = function_path(fn)
+    CELL_FUNCTIONS[path] = fn
+    return path
+
+
+def registered_cell_functions() -> dict[str, str]:
+    """``module:function`` strings a study file may name: the registry plus installed entry points."""
+    from importlib.metadata import entry_points
+
+    names = {path: path for path in CELL_FUNCTIONS}
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        names[point.value] = point.value
+    return names
+
+
 def resolve_cell_function(path: str | None) -> CellFunction:
-    """``"package.module:function"`` -> the function; None -> :func:`run_cell`."""
+    """``"package.module:function"`` -> the function; None -> :func:`run_cell`.
+
+    Trusts ``path``: the study config has already checked it against the allow-list (or was told
+    ``allow_custom_cell``). Raises :class:`~sparsetopo.errors.StudyConfigError` naming a function
+    that cannot be imported or is not callable.
+    """
     if path is None:
         return run_cell
+    if path in CELL_FUNCTIONS:
+        return CELL_FUNCTIONS[path]
+    from ..errors import StudyConfigError
+
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    try:
+        fn = importlib.import_module(module)
+        for part in name.split("."):
+            fn = getattr(fn, part)
+    except (ImportError, AttributeError) as exc:
+        raise StudyConfigError(f"cell function {path!r} cannot be imported: {exc}") from None
+    if not callable(fn):
+        raise StudyConfigError(f"cell function {path!r} is not callable")
+    return fn
 
 
 def run_cell_task(task: CellTask) -> CellOutcome:
@@ -197,31 +256,38 @@ def run_cell_task(task: CellTask) -> CellOutcome:
         torch.set_num_threads(task.threads)
     spec = CellSpec.from_dict(task.spec)
     store = StudyStore(task.study_dir)
-    with store.claim(spec, timeout=CLAIM_WAIT_S) as mine:
-        if not mine:
-            return CellOutcome(spec.cell_id, states.BUSY)
-        if store.result_path(spec).is_file():
-            return CellOutcome(spec.cell_id, states.SKIPPED)
-        return _run_claimed(store, spec, task)
+    try:
+        with store.claim(spec, timeout=CLAIM_WAIT_S) as mine:
+            if not mine:
+                return CellOutcome(spec.cell_id, states.BUSY)
+            if store.read_result(spec) is not None:
+                return CellOutcome(spec.cell_id, states.SKIPPED)
+            return _run_claimed(store, spec, task)
+    except OSError as exc:  # the cell folder or its claim cannot even be created (disk full, read-only)
+        return CellOutcome(spec.cell_id, states.FAILED, error=f"OutputError: cannot set up "
+                                                              f"{str(store.cell_dir(spec))!r}: {describe_os_error(exc)}")
 
 
 def _run_claimed(store, spec: CellSpec, task: CellTask) -> CellOutcome:
+    """Run the claimed cell and record its result; every write here may fail (disk full) and then
+    fails this cell only, with the reason kept in the outcome even when error.json cannot be written."""
     cell_dir = store.cell_dir(spec)
-    store.write_spec(spec)
     log = CellLog(cell_dir / "cell.log")
     log.write(f"attempt {spec.cell_id} on device {task.device or 'default'}")
     start = time.perf_counter()
     try:
+        store.write_spec(spec)
         result = resolve_cell_function(task.cell_function)(
             spec, cell_dir, data_root=task.data_root, device=task.device, log=log, download=task.download)
         _check_result(result)
-    except Exception as exc:  # isolate the failure: record it, the study goes on
-        error = store.write_error(spec, exc)
-        log.write(f"cell failed: {error['type']}: {error['message']}")
-        return CellOutcome(spec.cell_id, states.FAILED, time.perf_counter() - start,
-                           f"{error['type']}: {error['message']}", dict(log.timings))
-    seconds = time.perf_counter() - start
-    store.write_result(spec, {**result, "seconds": seconds, "timings": log.timings, "warnings": log.warnings})
+        seconds = time.perf_counter() - start
+        store.write_result(spec, {**result, "seconds": seconds, "timings": log.timings, "warnings": log.warnings})
+    except Exception as exc:  # isolate the failure: record it (if the disk lets us), the study goes on
+        reason = f"{type(exc).__name__}: {exc}"
+        with contextlib.suppress(OutputError):
+            store.write_error(spec, exc)
+        log.write(f"cell failed: {reason}")
+        return CellOutcome(spec.cell_id, states.FAILED, time.perf_counter() - start, reason, dict(log.timings))
     log.write(f"cell done in {seconds:.2f} s")
     return CellOutcome(spec.cell_id, states.DONE, seconds, None, dict(log.timings))
 

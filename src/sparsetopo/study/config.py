@@ -28,7 +28,8 @@ A study file has four sections; every key is optional except the grid axes::
     jobs = 2                     # concurrent cells
     address = "auto"             # Ray cluster address (executor = "ray")
     device = "cpu"               # cpu | cuda | cuda:N
-    cell_function = "pkg.mod:fn" # replaces the real cell (tests / experiments only)
+    cell_function = "pkg.mod:fn" # replaces the real cell: registered functions only, unless the
+                                 # command line says --allow-custom-cell (a study file is data, not code)
 
 Validation happens here, once, before any work starts: an unknown section or key, an unknown
 model / dataset / pruner / encoding / metric, a sparsity outside (0, 1), an empty axis or a wrong type
@@ -50,10 +51,13 @@ from ..encoding.registry import ENCODINGS
 from ..errors import StudyConfigError, ValidationError
 from ..metrics.registry import DEFAULT_GROUPS as METRICS
 from ..metrics.registry import GROUPS as METRIC_GROUPS
-from ..validation import check_sparsity
+from ..validation import check_device, check_scalar, check_seed, check_sparsity
 
 EXECUTORS = ("local", "ray")
 PRESETS = ("demo", "paper")
+#: most concurrent cells a study may ask for (a typo such as jobs = 20000 is refused, not forked);
+#: the runner also warns when a local run asks for more cells at once than the machine has CPUs
+MAX_JOBS = 1024
 
 #: section -> allowed keys (anything else is rejected, naming ``section.key``)
 SCHEMA: dict[str, tuple[str, ...]] = {
@@ -144,6 +148,8 @@ class StudyConfig:
     device: str | None = None
     cell_function: str | None = None
     source: str = field(default="<dict>", compare=False)
+    #: ``run.cell_function`` may name unregistered code (CLI --allow-custom-cell); never written to a file
+    allow_custom_cell: bool = field(default=False, compare=False)
 
     def cells(self) -> list[CellSpec]:
         """Dense baselines first (one per model × dataset × seed), then the sparse grid."""
@@ -156,6 +162,20 @@ class StudyConfig:
                   for m in self.models for d in self.datasets for sp in self.sparsities
                   for p in self.pruners for s in self.seeds]
         return dense + sparse
+
+    def check_runnable(self) -> None:
+        """What a study file cannot say about itself, checked before any cell runs: the device exists
+        here (local executor; a Ray cluster's workers are checked by Ray) and every dataset is either
+        cached, its archive present under the data root, or ``download`` is on."""
+        from ..data import check_dataset_available
+
+        if self.executor == "local":
+            try:
+                check_device(self.device)
+            except ValidationError as exc:
+                raise StudyConfigError(f"'run.device': {exc} (in {self.source})") from None
+        for dataset in self.datasets:
+            check_dataset_available(dataset, self.data_root, download=self.download)
 
     def to_toml_dict(self) -> dict[str, dict[str, Any]]:
         """The config as the nested sections of a study file (``None`` values left out)."""
@@ -180,7 +200,7 @@ class StudyConfig:
         for key, value in overrides.items():
             section = _section_of(key)
             data[section][_toml_key(key)] = value
-        return config_from_dict(data, source=f"{self.source} + overrides")
+        return config_from_dict(data, source=f"{self.source} + overrides", allow_custom_cell=self.allow_custom_cell)
 
 
 _FIELD_TO_TOML = {"data_root": ("data", "root")}
@@ -201,8 +221,8 @@ def _toml_key(field_name: str) -> str:
 
 # --- loading ---------------------------------------------------------------------------------------
 
-def load_config(path: str | os.PathLike) -> StudyConfig:
-    """Read and validate a study TOML file."""
+def load_config(path: str | os.PathLike, *, allow_custom_cell: bool = False) -> StudyConfig:
+    """Read and validate a study TOML file (``allow_custom_cell``: see :func:`config_from_dict`)."""
     path = Path(path)
     if not path.is_file():
         raise StudyConfigError(f"study file {str(path)!r} does not exist")
@@ -210,7 +230,7 @@ def load_config(path: str | os.PathLike) -> StudyConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise StudyConfigError(f"study file {str(path)!r} is not valid TOML: {exc}") from None
-    return config_from_dict(data, source=str(path))
+    return config_from_dict(data, source=str(path), allow_custom_cell=allow_custom_cell)
 
 
 def load_preset(name: str) -> StudyConfig:
@@ -221,10 +241,12 @@ def load_preset(name: str) -> StudyConfig:
     return config_from_dict(tomllib.loads(text), source=f"preset {name}")
 
 
-def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> StudyConfig:
+def config_from_dict(data: Mapping[str, Any], source: str = "<dict>", *, allow_custom_cell: bool = False
+                     ) -> StudyConfig:
     """Validate the nested sections of a study file and build a :class:`StudyConfig`.
 
     Raises :class:`StudyConfigError` naming the offending ``section.key`` (and the file).
+    ``allow_custom_cell`` lets ``run.cell_function`` name a function outside the registry (code).
     """
     where = f" (in {source})"
     _check_keys(data, where)
@@ -237,7 +259,7 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> StudyCo
         datasets=_names(grid, "datasets", names["datasets"], where, required=True),
         sparsities=_sparsities(grid, where),
         pruners=names["pruners"] if pruners == "all" else _names(grid, "pruners", names["pruners"], where),
-        seeds=_ints(grid, "seeds", where, default=(0,)),
+        seeds=_seeds(grid, where),
         dense=_bool(grid, "dense", True, "grid", where),
         epochs=_epochs(recipe, where),
         data_root=_optional_str(files, "root", "data", where),
@@ -247,11 +269,12 @@ def config_from_dict(data: Mapping[str, Any], source: str = "<dict>") -> StudyCo
         encodings=_names(outputs, "encodings", ENCODINGS, where, default=ENCODINGS, section="outputs"),
         metrics=_names(outputs, "metrics", METRIC_GROUPS, where, default=METRICS, section="outputs"),
         executor=_choice(run, "executor", EXECUTORS, "local", where),
-        jobs=_optional_positive_int(run, "jobs", "run", where) or 1,
+        jobs=_optional_positive_int(run, "jobs", "run", where, max_val=MAX_JOBS) or 1,
         address=_optional_str(run, "address", "run", where),
         device=_device(run, where),
-        cell_function=_cell_function(run, where),
+        cell_function=_cell_function(run, where, allow_custom_cell),
         source=source,
+        allow_custom_cell=allow_custom_cell,
     )
 
 
@@ -303,38 +326,29 @@ def _sparsities(grid: Mapping[str, Any], where: str) -> tuple[float, ...]:
     values = _list(grid, "sparsities", "grid", where, required=True)
     out = []
     for value in values:
-        if isinstance(value, bool):
-            raise StudyConfigError(f"'grid.sparsities': {value!r} is not a number{where}")
         try:
-            out.append(check_sparsity(value, "grid.sparsities"))
+            out.append(check_sparsity(value, "'grid.sparsities'"))
         except ValidationError as exc:
-            raise StudyConfigError(f"'grid.sparsities': {exc}{where}") from None
+            raise StudyConfigError(f"{exc}{where}") from None
     return tuple(out)
 
 
-def _ints(table, key, where, default) -> tuple[int, ...]:
-    values = _list(table, key, "grid", where, required=False)
+def _seeds(grid, where) -> tuple[int, ...]:
+    values = _list(grid, "seeds", "grid", where, required=False)
     if values is None:
-        return tuple(default)
-    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
-        raise StudyConfigError(f"'grid.{key}' must be non-negative integers{where}, got {values!r}")
-    return tuple(values)
+        return (0,)
+    return tuple(check_seed(v, f"'grid.seeds'{where}: each seed", error=StudyConfigError) for v in values)
 
 
 def _bool(table, key, default, section, where) -> bool:
-    value = table.get(key, default)
-    if not isinstance(value, bool):
-        raise StudyConfigError(f"'{section}.{key}' must be true or false{where}, got {value!r}")
-    return value
+    return check_scalar(table.get(key, default), f"'{section}.{key}'{where}", bool, error=StudyConfigError)
 
 
 def _epochs(recipe: Mapping[str, Any], where: str) -> int | str:
     value = recipe.get("epochs", "paper")
     if value == "paper":
         return value
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise StudyConfigError(f"'recipe.epochs' must be a positive integer or \"paper\"{where}, got {value!r}")
-    return value
+    return check_scalar(value, f"'recipe.epochs' (or \"paper\"){where}", int, min_val=1, error=StudyConfigError)
 
 
 def _optional_str(table, key, section, where) -> str | None:
@@ -344,11 +358,11 @@ def _optional_str(table, key, section, where) -> str | None:
     return value
 
 
-def _optional_positive_int(table, key, section, where) -> int | None:
+def _optional_positive_int(table, key, section, where, max_val=None) -> int | None:
     value = table.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise StudyConfigError(f"'{section}.{key}' must be a positive integer{where}, got {value!r}")
-    return value
+    if value is None:
+        return None
+    return check_scalar(value, f"'{section}.{key}'{where}", int, min_val=1, max_val=max_val, error=StudyConfigError)
 
 
 def _choice(table, key, choices, default, where) -> str:
@@ -359,18 +373,36 @@ def _choice(table, key, choices, default, where) -> str:
 
 
 def _device(run: Mapping[str, Any], where: str) -> str | None:
+    """The device's spelling is checked here (a study file can be read where the device is absent,
+    e.g. ``study status`` on a login node); :meth:`StudyConfig.check_runnable` checks it exists."""
     value = _optional_str(run, "device", "run", where)
-    if value is None:
-        return None
-    base, _, index = value.partition(":")
-    if base not in ("cpu", "cuda", "mps") or (index and not index.isdigit()):
-        raise StudyConfigError(f"'run.device': unknown device {value!r}{where}; use cpu, cuda or cuda:N")
+    if value is not None:
+        try:
+            check_device(value, available=False)
+        except ValidationError as exc:
+            raise StudyConfigError(f"'run.device': {exc}{where}") from None
     return value
 
 
-def _cell_function(run: Mapping[str, Any], where: str) -> str | None:
+def _cell_function(run: Mapping[str, Any], where: str, allow_custom: bool) -> str | None:
+    """A registered cell function, or (``allow_custom``) any importable one, resolved now so that a
+    typo fails before the run. Without permission nothing named by the file is imported."""
+    from .cell import registered_cell_functions, resolve_cell_function
+
     value = _optional_str(run, "cell_function", "run", where)
-    if value is not None and value.count(":") != 1:
+    if value is None:
+        return None
+    if value.count(":") != 1:
         raise StudyConfigError(f"'run.cell_function' must look like 'package.module:function'{where}, "
                                f"got {value!r}")
+    if value not in registered_cell_functions() and not allow_custom:
+        raise StudyConfigError(
+            f"'run.cell_function' = {value!r} is not a registered cell function{where}: a study file may "
+            f"only name {', '.join(sorted(registered_cell_functions()))}. Naming other code is refused "
+            f"because a study file could then run anything; if you trust this file, pass --allow-custom-cell "
+            f"(library: allow_custom_cell=True)")
+    try:
+        resolve_cell_function(value)
+    except StudyConfigError as exc:
+        raise StudyConfigError(f"'run.cell_function': {exc}{where}") from None
     return value

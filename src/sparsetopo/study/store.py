@@ -26,14 +26,15 @@ import json
 import os
 import time
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import filelock
 
-from .._io import atomic_path, atomic_write_json, atomic_write_text
-from ..errors import CheckpointError, StudyConfigError
+from .._io import atomic_path, atomic_write_json, atomic_write_text, describe_os_error
+from ..errors import OutputError, StudyConfigError
 from . import states
 from .config import CellSpec, StudyConfig, config_from_dict
 
@@ -82,21 +83,41 @@ class StudyStore:
             atomic_write_text(self.root / "study.toml", tomli_w.dumps(config.to_toml_dict()))
 
     def load_config(self) -> StudyConfig:
-        """The study description recorded by the last ``study run`` in this directory."""
+        """The study description recorded by the last ``study run`` in this directory.
+
+        Its ``run.cell_function`` was accepted when that run started and is left out here: ``status``
+        and ``pool`` never run a cell, so nothing a study file names is imported for them."""
         import tomllib
 
         path = self.root / "study.toml"
         if not path.is_file():
             raise StudyConfigError(f"{str(self.root)!r} is not a study directory (no study.toml)")
-        return config_from_dict(tomllib.loads(path.read_text("utf-8")), source=str(path))
+        try:
+            data = tomllib.loads(path.read_text("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise StudyConfigError(f"{str(path)!r} is corrupted ({exc}); `study run` with the study file "
+                                   f"rewrites it") from None
+        if isinstance(data.get("run"), dict):
+            data["run"].pop("cell_function", None)
+        return config_from_dict(data, source=str(path))
 
     # --- locks ------------------------------------------------------------------------------------
     @contextlib.contextmanager
     def study_lock(self, timeout: float = 600.0) -> Iterator[None]:
-        """Exclusive study-level lock (pool rebuild, study.toml), waiting up to ``timeout`` s."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with filelock.FileLock(str(self.root / "study.lock"), timeout=timeout):
+        """Exclusive study-level lock (pool rebuild, study.toml), waiting up to ``timeout`` s. A folder or
+        lock file that cannot be created is an :class:`OutputError` (the guarded write path)."""
+        lock = filelock.FileLock(str(self.root / "study.lock"), timeout=timeout)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            lock.acquire()
+        except filelock.Timeout:  # an OSError too, but not a write failure: another runner holds it
+            raise
+        except OSError as exc:
+            raise OutputError(f"cannot create {str(self.root / 'study.lock')!r}: {describe_os_error(exc)}") from None
+        try:
             yield
+        finally:
+            lock.release()
 
     @contextlib.contextmanager
     def claim(self, spec: CellSpec, timeout: float = 0.0) -> Iterator[bool]:
@@ -133,20 +154,42 @@ class StudyStore:
             atomic_write_json(path, {"cell_id": spec.cell_id, "digest": spec.digest, "spec": spec.to_dict()})
 
     def read_result(self, spec: CellSpec) -> dict[str, Any] | None:
-        """The cell's result, or None if it is not done. A corrupted file is an error naming it."""
+        """The cell's result, or None if it is not done.
+
+        A corrupted result (not JSON, not a result of this cell, no accuracy in [0, 1]) is quarantined:
+        renamed ``result.json.corrupt-<time>`` with a :class:`CorruptResultWarning` naming it, and the
+        cell counts as not done, so the study re-runs it instead of stopping on it.
+        """
         path = self.result_path(spec)
-        if not path.is_file():
-            return None
         try:
-            return json.loads(path.read_text("utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"result file {str(path)!r} is corrupted: {exc}") from None
+            text = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:  # unreadable: say so, but never block the study on one cell
+            warnings.warn(f"result file {str(path)!r} cannot be read ({describe_os_error(exc)}); "
+                          f"the cell counts as not done", CorruptResultWarning, stacklevel=2)
+            return None
+        problem = _result_problem(text, spec)
+        if problem is None:
+            return json.loads(text)
+        self._quarantine(path, problem)
+        return None
+
+    def _quarantine(self, path: Path, problem: str) -> None:
+        target = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        try:
+            os.replace(path, target)
+            where = f"moved to {target.name}; the cell will run again"
+        except OSError as exc:
+            where = f"could not be moved aside ({describe_os_error(exc)}); the cell counts as not done"
+        warnings.warn(f"result file {str(path)!r} is corrupted ({problem}): {where}", CorruptResultWarning,
+                      stacklevel=3)
 
     def write_result(self, spec: CellSpec, result: dict[str, Any]) -> None:
         """Record a finished cell (atomically), then forget its previous failure."""
         record = {"cell_id": spec.cell_id, "spec": spec.to_dict(), "finished_at": time.time(), **result}
         atomic_write_json(self.result_path(spec), record)
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # the result is recorded: a stale error.json only misleads status
             self.error_path(spec).unlink()
 
     def write_error(self, spec: CellSpec, exc: BaseException) -> dict[str, str]:
@@ -184,7 +227,7 @@ class StudyStore:
         if (directory / "masks.safetensors").is_file():
             return "interrupted after pruning (masks saved)"
         if directory.is_dir():
-            return "interrupted before pruning"
+            return "interrupted before training (dense baseline)" if spec.is_dense else "interrupted before pruning"
         return "not started"
 
     def statuses(self, specs: Iterable[CellSpec]) -> list[CellStatus]:
@@ -227,15 +270,41 @@ class StudyStore:
         """
         with self.study_lock():
             pool, layers = self.build_pool(list(specs))
-            for which, table in (("pool", pool), ("layers", layers)):
-                for suffix in (".parquet", ".csv"):
-                    with atomic_path(self.pool_path(which, suffix)) as tmp:
+            # all four files are written to temporaries first and replace the old ones only when every
+            # write succeeded: a full disk leaves the previous pool whole, never half new
+            with contextlib.ExitStack() as files:
+                for which, table in (("pool", pool), ("layers", layers)):
+                    for suffix in (".parquet", ".csv"):
+                        tmp = files.enter_context(atomic_path(self.pool_path(which, suffix)))
                         if suffix == ".parquet":
                             table.to_parquet(tmp, index=False)
                         else:
                             table.to_csv(tmp, index=False)
         missing = int(pool["dense_accuracy"].isna().sum()) if len(pool) else 0
         return {"pool": len(pool), "layers": len(layers), "without_dense": missing}
+
+
+class CorruptResultWarning(RuntimeWarning):
+    """A cell's result file was unreadable or malformed and was set aside (the cell re-runs)."""
+
+
+def _result_problem(text: bytes, spec: CellSpec) -> str | None:
+    """What is wrong with the bytes of a result file of ``spec`` (None when it is a sound result)."""
+    try:
+        record = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return f"not JSON: {exc}"
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    if record.get("cell_id") != spec.cell_id:
+        return f"cell_id {record.get('cell_id')!r} is not this cell's"
+    accuracy = record.get("accuracy")
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0.0 <= accuracy <= 1.0:
+        return f"accuracy {accuracy!r} is not a number in [0, 1]"
+    for key in ("rows", "layer_rows"):
+        if not isinstance(record.get(key, []), list) or not all(isinstance(r, dict) for r in record.get(key, [])):
+            return f"{key!r} is not a list of rows"
+    return None
 
 
 def _sorted_frame(table, extra: list[str]):
