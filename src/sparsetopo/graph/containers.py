@@ -379,6 +379,77 @@ MGE_FIELDS = {"kind": ("U", 0), "meta": ("U", 0), "src": ("iu", 1), "dst": ("iu"
 ROLLED_FIELDS = {"kind": ("U", 0), "meta": ("U", 0), "names": ("U", 1), "num_left": ("iu", 1),
                  "num_right": ("iu", 1), "edge_offsets": ("iu", 1), "src": ("iu", 1), "dst": ("iu", 1),
                  "weight": ("f", 1)}
+#: most nodes a loaded graph may declare: 2**32 neurons is far above the MGE of any network the
+#: encoders handle (an ImageNet ResNet-50 has ~1.1e7); a crafted count fails here, not in the allocator
+MAX_LOADED_NODES = 2 ** 32
+
+
+def read_graph_arrays(path: str | Path, fields: dict[str, tuple[str, int]], optional: tuple[str, ...] = ()
+                      ) -> dict[str, np.ndarray]:
+    """The ``fields`` of the ``.npz`` at ``path``, each checked *before* it is read.
+
+    Every member's ``.npy`` header is read first: its dtype kind and number of dimensions must be
+    the expected ones, and the bytes its shape claims must be what the archive holds (a truncated
+    or crafted file fails here, before any allocation). Then the arrays are read (CRC-checked by
+    ``zipfile``; never pickles). Any failure is a :class:`~sparsetopo.errors.CheckpointError`
+    naming the file and the field. Cost: O(size of the fields).
+    """
+    import zipfile
+
+    path = Path(path)
+    if not path.is_file():
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise CheckpointError(f"graph file {str(path)!r} {what}")
+    with _file_errors(path):
+        with zipfile.ZipFile(path) as archive:
+            members = {info.filename[:-4]: info for info in archive.infolist() if info.filename.endswith(".npy")}
+            for name, (kinds, ndim) in fields.items():
+                if name not in members:
+                    if name in optional:
+                        continue
+                    raise ValidationError(f"field {name!r} is missing")
+                with archive.open(members[name]) as member:
+                    _check_header(member, members[name].file_size, name, kinds, ndim)
+        with np.load(path, allow_pickle=False) as z:
+            return {name: z[name] for name in fields if name in members}
+
+
+def _check_header(member, stored_bytes: int, name: str, kinds: str, ndim: int) -> None:
+    import math
+
+    fmt = np.lib.format
+    version = fmt.read_magic(member)
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    if version not in readers:
+        raise ValidationError(f"field {name!r}: unsupported .npy version {version}")
+    shape, _, dtype = readers[version](member)
+    if dtype.hasobject or dtype.kind not in kinds or len(shape) != ndim:
+        raise ValidationError(f"field {name!r} must be a {ndim}-D array of kind {kinds!r}, "
+                              f"got {dtype} with shape {shape}")
+    claimed = math.prod(shape) * dtype.itemsize
+    if claimed > stored_bytes:
+        raise ValidationError(f"field {name!r} claims {claimed} bytes of data but the file holds {stored_bytes} "
+                              f"(truncated or crafted)")
+
+
+def _node_count(value, what: str) -> int:
+    count = int(value)
+    if not 0 < count <= MAX_LOADED_NODES:
+        raise ValidationError(f"{what} = {count} is outside [1, {MAX_LOADED_NODES}]")
+    return count
+
+
+def _check_finite(weight: np.ndarray) -> None:
+    if not np.isfinite(weight).all():
+        raise ValidationError(f"weight holds {int((~np.isfinite(weight)).sum())} NaN or infinite value(s)")
+
+
+@contextmanager
+def _file_errors(path):
+    """Turn whatever a bad graph file makes numpy / zipfile / the containers raise into one
+    :class:`CheckpointError` naming the file."""
+    import zipfile
+    import zlib
 
     try:
         yield
