@@ -339,7 +339,7 @@ def _npz_with_member_header(path, arrays, name, shape):
 
 
 def test_crafted_and_truncated_graph_files_are_named_errors(tmp_path):
-    from sparsetopo.encoding.graph import (BipartiteGraph, MultipartiteGraph, load_graph, save_bipartite_npz)
+    from sparsetopo.graph import BipartiteGraph, MultipartiteGraph, load_graph, save_bipartite_npz
     from sparsetopo.errors import CheckpointError
 
     graph = MultipartiteGraph(src=[0, 1], dst=[2, 2], weight=[1.0, -2.0], num_nodes=3, layer_offsets=[0, 2, 3],
