@@ -196,7 +196,7 @@ def test_bad_input_shape_and_kind():
         encode(model, (3, 0, 8))
     with pytest.raises(ValidationError, match="encoding"):
         encode(model, (3, 8, 8), kind="unrolled")
-    with pytest.raises(ValidationError, match=r"\(5, 8, 8\) has 5 channel\(s\) but the first conv 'conv1' takes 3"):
+    with pytest.raises(ValidationError, match="forward pass"):
         encode(model, (5, 8, 8))
 
 

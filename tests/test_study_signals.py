@@ -70,8 +70,9 @@ def test_signal_stops_a_two_worker_run_within_seconds(tmp_path, how):
     out = tmp_path / "s"
     token = uuid.uuid4().hex
     runner = subprocess.Popen([sys.executable, "-m", "sparsetopo.cli", "study", "run", str(config_path), "--out",
-                               str(out), "--no-progress", "--allow-custom-cell"], env=environment(token, FAKE_STEP_DELAY=1.0),
-                              start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               str(out), "--no-progress", "--allow-custom-cell"],
+                              env=environment(token, FAKE_STEP_DELAY=1.0), start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert wait_until(lambda: count_steps(out) >= 2 and len(processes_with(token)) >= 3, 120, 0.05), \
         "the run never had two workers busy"
     sent = time.monotonic()
@@ -87,7 +88,7 @@ def test_signal_stops_a_two_worker_run_within_seconds(tmp_path, how):
     assert "Traceback" not in log and "interrupted (SIG" in log
     assert wait_until(lambda: not processes_with(token), 2.0), "a process of the run survived"
     store = StudyStore(out)
-    cells = load_config(config_path).cells()
+    cells = load_config(config_path, allow_custom_cell=True).cells()
     assert not any(store.is_claimed(c) for c in cells)  # claims released
     finished = sum(1 for c in cells if not c.is_dense and store.read_result(c) is not None)
     assert len(pd.read_parquet(out / "pool.parquet")) == finished  # the pool holds what finished

@@ -50,10 +50,10 @@ def encode(model, input_shape=None, kind: str = "mge",
     check_choice(kind, ENCODINGS, "encoding")
     if not isinstance(model, nn.Module):
         raise ValidationError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if input_shape is None:
-        input_shape = _default_input_shape(model)
-    input_shape = check_input_shape(input_shape)
-    _check_input_channels(model, input_shape)
+    given = input_shape is not None
+    input_shape = check_input_shape(input_shape if given else _default_input_shape(model))
+    if given and kind in LAYER_ENCODINGS:  # the MGE traces the model at this shape anyway
+        _check_input_fits(model, input_shape)
     _warn_fully_pruned(model, masks, kind)
     return ENCODING_REGISTRY[kind].encoder(model, input_shape, masks, identity_skips=identity_skips,
                                            progress=progress)
@@ -68,16 +68,21 @@ def _default_input_shape(model) -> tuple[int, int, int]:
     return (first.in_channels if isinstance(first, nn.Conv2d) else 3, 32, 32)
 
 
-def _check_input_channels(model, input_shape: tuple[int, int, int]) -> None:
-    """The first prunable layer, if a conv, must take ``input_shape``'s C channels."""
-    from torch import nn
+def _check_input_fits(model, input_shape: tuple[int, int, int]) -> None:
+    """A rolled encoding reads only the weights, but a shape the caller gives must still fit the model
+    (e.g. its channels): one forward pass of one zero sample in eval mode, which any mismatch fails."""
+    import torch
 
-    from ..masks import prunable_modules
-
-    first = next(iter(prunable_modules(model).items()), None)
-    if first is not None and isinstance(first[1], nn.Conv2d) and first[1].in_channels != input_shape[0]:
-        raise ValidationError(f"input_shape {input_shape} has {input_shape[0]} channel(s) but the first conv "
-                              f"{first[0].removesuffix('.weight')!r} takes {first[1].in_channels}")
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros((1, *input_shape)))
+    except (RuntimeError, ValueError) as exc:
+        raise ValidationError(f"input_shape {input_shape} does not fit the model: "
+                              f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    finally:
+        model.train(was_training)
 
 
 def _warn_fully_pruned(model, masks, kind: str) -> None:
