@@ -47,9 +47,13 @@ def test_mixture_and_density_rank_a_monotone_pool_perfectly():
     tables = ranking_tables(feats, layers, importance, holdout)
     long = tables["table4_long"]
     assert set(long["strategy"]) == {"layer_density", "delta_r", "delta_r_imdb", "lambda_imsg",
-                                     "topometric_mixture", "topometric_mixture_oos"}
-    for strategy in ("topometric_mixture", "topometric_mixture_oos", "layer_density"):
-        np.testing.assert_allclose(long.loc[long["strategy"] == strategy, "rbo"], 1.0)
+                                     "fixed_global_ranking", "topometric_mixture", "topometric_mixture_oos"}
+    # the pruner order is the same in every cell, so the fixed ranking of the other cells is right too
+    for strategy in ("topometric_mixture", "topometric_mixture_oos", "layer_density", "fixed_global_ranking"):
+        part = long[long["strategy"] == strategy]
+        np.testing.assert_allclose(part["rbo"], 1.0)
+        np.testing.assert_allclose(part["top1"], 1.0)
+        np.testing.assert_allclose(part["regret"], 0.0)
     assert (long["n_pruners"] == 7).all()
     assert set(tables["table11_long"]["n_pruners"]) == {4} and set(tables["table12_long"]["n_pruners"]) == {3}
     summary = tables["table4"]
@@ -146,3 +150,76 @@ def test_mixture_scales_seed_averaged_metrics(monkeypatch):
     got = long.loc[long["strategy"] == ranking.MIXTURE, "rbo"].item()
     # seed-averaged: snip scores 1·1 + 0.1·0 = 1, grasp 1·0 + 0.1·1 = 0.1 -> grasp ranked first
     assert got == pytest.approx(rbo(["snip", "grasp"], ["grasp", "snip"]))
+
+
+def known_answer_cells():
+    """Two models x two sparsities x one dataset, three pruners with known accuracies.
+
+    Everywhere but (m2, 0.9), ``a`` > ``b`` > ``c``; in (m2, 0.9) ``c`` is best. ``lucky`` scores the
+    truth exactly, ``contrary`` the reverse; the fixed ranking (other cells) then says a, b, c."""
+    rows = []
+    for model in ("m1", "m2"):
+        for sparsity in (0.5, 0.9):
+            acc = {"a": 0.9, "b": 0.8, "c": 0.7} if (model, sparsity) != ("m2", 0.9) else \
+                {"a": 0.6, "b": 0.7, "c": 0.85}
+            for pruner, value in acc.items():
+                rows.append(dict(model=model, dataset="d", sparsity=sparsity, pruner=pruner, accuracy=value,
+                                 lucky=value, contrary=-value))
+    return pd.DataFrame(rows)
+
+
+def test_fixed_global_ranking_top1_and_regret_known_answer():
+    from sparsetopo.analysis.ranking import GLOBAL, global_ranking_scores, strategy_summary
+    from sparsetopo.analysis.rbo import rbo
+
+    cells = known_answer_cells()
+    scores = global_ranking_scores(cells)
+    # (m2, 0.9) held out: the three other cells all say a (0), b (0.5), c (1)
+    held = (cells["model"] == "m2") & (cells["sparsity"] == 0.9)
+    assert scores[held].tolist() == [0.0, 0.5, 1.0]
+    # (m1, 0.5): other cells are (m1, .9), (m2, .5): a,b,c and (m2, .9): c,b,a -> a: 1/3, b: .5, c: 2/3
+    first = (cells["model"] == "m1") & (cells["sparsity"] == 0.5)
+    np.testing.assert_allclose(scores[first], [1 / 3, 0.5, 2 / 3])
+    long = ranking_rbo(cells, ["lucky", "contrary", GLOBAL]).set_index(["model", "sparsity", "strategy"])
+    assert long.loc[("m2", 0.9, GLOBAL), "top1"] == 0.0
+    assert long.loc[("m2", 0.9, GLOBAL), "regret"] == pytest.approx(100 * (0.85 - 0.6))  # picks a
+    assert long.loc[("m2", 0.9, GLOBAL), "rbo"] == pytest.approx(rbo(["c", "b", "a"], ["a", "b", "c"]))
+    assert long.loc[("m1", 0.5, GLOBAL), "top1"] == 1.0 and long.loc[("m1", 0.5, GLOBAL), "regret"] == 0.0
+    assert (long.xs("lucky", level="strategy")["top1"] == 1.0).all()
+    contrary = long.xs("contrary", level="strategy")
+    assert contrary.loc[("m1", 0.5), "regret"] == pytest.approx(20.0)  # picks c (0.7) where a has 0.9
+    summary = strategy_summary(ranking_rbo(cells, ["lucky", "contrary", GLOBAL])).set_index("strategy")
+    assert summary.loc["lucky", "top1_rate"] == 1.0 and summary.loc[GLOBAL, "top1_rate"] == 0.75
+    assert summary.loc[GLOBAL, "regret_mean"] == pytest.approx(25.0 / 4)
+    assert summary.loc["lucky", "cells_won"] == 1 and summary.loc["lucky", "cells_lost"] == 0
+    # in (m2, .9) "contrary" picks a, b, c, exactly the fixed ranking: a tie, neither won nor lost
+    assert summary.loc["contrary", "cells_lost"] == 3 and summary.loc["contrary", "cells_won"] == 0
+    assert not summary["in_sample"].any()
+
+
+def test_effective_baselines_rank_higher_first_and_seed_sets_match():
+    """effective_* columns of the pool are baselines (higher first); a network missing from the
+    layer pool leaves the truth and every strategy of its cell (one seed set per cell)."""
+    from sparsetopo.analysis.ranking import ranked_networks
+
+    pool, layers = synthetic_pools(models=("conv6",), datasets=("cifar10",), sparsities=(0.9,),
+                                   pruners=("snip", "er", "erk"), seeds=(0, 1), layers_per_network=2)
+    pool["effective_density"] = pool["accuracy"] / 2          # perfect
+    pool["effective_paths"] = -pool["accuracy"]                 # reversed
+    pool["effective_nodes"] = pool["accuracy"] * pool["nodes"]  # raw count: perfect after /|V|? no: /|V| varies
+    pool, layers = validate_pool(pool), validate_pool(layers, layers=True)
+    # seed 1 of snip only in the MGE pool, with a terrible accuracy that would flip snip's mean
+    snip1 = (layers["pruner"] == "snip") & (layers["seed"] == 1)
+    pool.loc[(pool["pruner"] == "snip") & (pool["seed"] == 1), "accuracy"] = 0.0
+    layers = layers[~snip1]
+    feats = network_features(pool, layers, "mge")
+    assert len(ranked_networks(feats, layers)) == len(pool) - 1
+    tables = ranking_tables(feats, layers, importance=pd.DataFrame(columns=["scenario", "subset", "metric",
+                                                                            "pearson_r"]))
+    long = tables["table4_long"].set_index("strategy")
+    truth_without_seed1 = pool[~((pool["pruner"] == "snip") & (pool["seed"] == 1))]
+    best = truth_without_seed1.groupby("pruner")["accuracy"].mean().idxmax()
+    assert long.loc["effective_density", "rbo"] == pytest.approx(1.0)  # scored on the same seeds as the truth
+    assert long.loc["effective_density", "top1"] == 1.0
+    assert long.loc["effective_paths", "rbo"] < 1.0
+    assert "effective_nodes" in long.index and best in ("snip", "er", "erk")

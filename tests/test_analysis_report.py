@@ -9,7 +9,9 @@ from sparsetopo.analysis.synthetic import synthetic_pools
 from sparsetopo.cli import main
 
 TABLE3 = ["scenario", "subset", "encoding", "adj_r2_mean", "adj_r2_std", "mae", "n_networks"]
-RANK = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std"]
+RANK = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std", "top1_rate", "regret_mean"]
+OUT_OF_SAMPLE = {"layer_density", "delta_r", "delta_r_imdb", "lambda_imsg", "fixed_global_ranking",
+                 "topometric_mixture_oos"}
 
 
 def test_paper_number_format():
@@ -42,11 +44,14 @@ def test_full_report_files_and_csv_columns(small_full_report):
         table = pd.read_csv(rep / f"{name}.csv")
         assert list(table.columns) == RANK
         assert set(table["strategy"]) == {"layer_density", "delta_r", "delta_r_imdb", "lambda_imsg",
-                                          "topometric_mixture"}
+                                          "fixed_global_ranking", "topometric_mixture"}
         assert set(table["sparsity"].astype(str)) == {"0.6", "0.9", "avg"}
-        assert table["rbo_mean"].between(0, 1).all()
+        assert table["rbo_mean"].between(0, 1).all() and table["top1_rate"].between(0, 1).all()
+        assert (table["regret_mean"] >= 0).all()
         oos = pd.read_csv(rep / f"{name}_oos.csv")
-        assert set(oos["strategy"]) == {"topometric_mixture_oos"}
+        assert set(oos["strategy"]) == OUT_OF_SAMPLE
+        strategies = pd.read_csv(rep / f"{name}_strategies.csv")
+        assert set(strategies["strategy"]) == OUT_OF_SAMPLE | {"topometric_mixture"}
     imp = pd.read_csv(rep / "importance.csv")
     assert list(imp.columns) == ["scenario", "subset", "metric", "pearson_r"] and len(imp) == 4 * 16
     assert imp["pearson_r"].between(-1, 1).all()
@@ -56,7 +61,8 @@ def test_full_report_files_and_csv_columns(small_full_report):
             assert (rep / f"{stem}{suffix}").stat().st_size > 1000
     index = (rep / "index.md").read_text()
     for needle in ("Table 3", "Table 4", "Table 11", "Table 12", "figure3_importance_sparsity.png",
-                   "Ours (out-of-sample)", "Lasso and ElasticNet"):
+                   "Ours (out-of-sample)", "Lasso and ElasticNet", "Top-1 hit rate", "Fixed global ranking",
+                   "Networks n", "Metrics stage analysed: trained"):
         assert needle in index
     assert not list(rep.glob(".*.tmp"))  # atomic writes left no temporary files
 
@@ -75,7 +81,8 @@ def test_demo_sized_pool_reports_what_it_cannot_compute(tmp_path):
     assert "fewer than 5 folds" in index and "n - p - 1" in index
     assert "No layer pool given" in index and "Only one dataset" in index
     t4 = pd.read_csv(tmp_path / "rep" / "table4.csv")
-    assert set(t4["strategy"]) == {"topometric_mixture"} and t4["rbo_std"].isna().all()
+    assert set(t4["strategy"]) == {"topometric_mixture", "fixed_global_ranking"} and t4["rbo_std"].isna().all()
+    assert "single seed" in index
 
 
 def test_report_in_process_with_collapsed_networks(tmp_path):
@@ -85,7 +92,8 @@ def test_report_in_process_with_collapsed_networks(tmp_path):
     report = build_report(validate_pool(pool), validate_pool(layers, layers=True), tmp_path, runs=1,
                           oos_runs=0, progress=False)
     assert any("3 network(s) with a NaN metric dropped" in n for n in report.notes)
-    assert not (tmp_path / "table4_oos.csv").read_text().strip().count("\n")  # header only
+    oos = pd.read_csv(tmp_path / "table4_oos.csv")  # no out-of-sample mixture with oos_runs=0
+    assert "topometric_mixture_oos" not in set(oos["strategy"]) and "fixed_global_ranking" in set(oos["strategy"])
 
 
 def test_analyze_cli_errors_are_one_line(tmp_path, capsys):
@@ -127,4 +135,43 @@ def test_layer_pool_without_ramanujan_columns_skips_figure5(tmp_path):
     assert any("no Ramanujan columns" in n and "Figure 5 skipped" in n for n in report.notes)
     assert (tmp_path / "figure2_ramanujan_profiles.png").exists()
     assert not (tmp_path / "figure5_ramanujan_density.png").exists()
-    assert set(pd.read_csv(tmp_path / "table4.csv")["strategy"]) == {"layer_density", "topometric_mixture"}
+    assert set(pd.read_csv(tmp_path / "table4.csv")["strategy"]) == {"layer_density", "topometric_mixture",
+                                                                      "fixed_global_ranking"}
+
+
+def test_report_with_infinite_delta_r_and_networks_missing_from_one_table(tmp_path):
+    """-inf Δr is undefined (NaN) once, in validation, and counted in the report; networks missing
+    from the layer pool are listed; Figure 5 still shows Δr where it is defined."""
+    pool, layers = synthetic_pools(models=("conv6", "resnet20"), datasets=("cifar10",), sparsities=(0.6, 0.9),
+                                   pruners=("snip", "er", "erk"), seeds=(0, 1), layers_per_network=4)
+    rolled = layers["encoding"] == "rolled"
+    layers.loc[rolled & (layers["layer"] == 0), "delta_r"] = -np.inf
+    gone = (layers["model"] == "conv6") & (layers["pruner"] == "er") & (layers["seed"] == 1)
+    n_inf = int((rolled & (layers["layer"] == 0) & ~gone).sum())
+    pool_v, layers_v = validate_pool(pool), validate_pool(layers[~gone], layers=True)
+    assert layers_v.attrs["infinite"] == {"delta_r": n_inf} and not np.isinf(layers_v["delta_r"]).any()
+    report = build_report(pool_v, layers_v, tmp_path, runs=1, oos_runs=0, progress=False)
+    notes = " ".join(report.notes)
+    assert f"{n_inf} infinite value(s) of delta_r in the layer pool" in notes
+    assert "2 network(s) are missing from some table" in notes and "conv6/cifar10/er/0.6/seed 1" in notes
+    gaps = pd.read_csv(tmp_path / "coverage.csv")
+    assert len(gaps) == 2 and gaps["mge"].all() and not gaps["rolled"].any()
+    assert "Rankings use 22 network(s)" in notes
+    fig5 = pd.read_csv(tmp_path / "figure5_correlation.csv")
+    delta = fig5[fig5["metric"] == "delta_r"]
+    assert delta["pearson_r"].notna().all() and (delta["n_layers"] > 0).all()
+
+
+def test_infinite_values_outside_ramanujan_columns_are_refused():
+    from sparsetopo.errors import PoolError
+
+    pool, layers = synthetic_pools(models=("conv6",), datasets=("cifar10",), sparsities=(0.9,),
+                                   pruners=("snip", "er"), seeds=(0,), layers_per_network=2)
+    bad = layers.copy()
+    bad.loc[0, "layer_density"] = np.inf
+    with pytest.raises(PoolError, match="layer_density"):
+        validate_pool(bad, layers=True)
+    with pytest.raises(PoolError, match="effective_density must lie in"):
+        validate_pool(pool.assign(effective_density=1.5))
+    with pytest.raises(PoolError, match="'effective_paths' has an infinite value"):
+        validate_pool(pool.assign(effective_paths=np.inf))

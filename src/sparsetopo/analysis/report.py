@@ -19,18 +19,21 @@ from .._io import atomic_path, atomic_write_text
 from . import figures
 from ..encoding.registry import ENCODING_REGISTRY, LAYER_ENCODINGS
 from ..metrics import registry
-from .figures import subset_label
+from .figures import display_name, subset_label
 from .importance import holdout_importance, importance_table
-from .pool import network_features
-from .ranking import MIXTURE, TABLES, ranking_tables
+from .pool import DEFAULT_STAGE, KEY, coverage, network_features, select_stage
+from .ranking import GLOBAL, IN_SAMPLE, MIXTURE, MIXTURE_OOS, TABLES, ranking_tables
 from .regression import regression_study, regressor_names
 
 TABLE3_COLUMNS = ["scenario", "subset", "encoding", "adj_r2_mean", "adj_r2_std", "mae", "n_networks"]
-RANK_COLUMNS = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std"]
+RANK_COLUMNS = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std", "top1_rate", "regret_mean"]
 ENCODING_LABELS = {name: encoding.label for name, encoding in ENCODING_REGISTRY.items()}
 STRATEGY_LABELS = {"layer_density": "Layer-Density", **{m: registry.labels()[m] for m in registry.names(("ramanujan",))},
-                   MIXTURE: "Ours (in-sample, as the paper)",
-                   MIXTURE + "_oos": "Ours (out-of-sample)"}
+                   "effective_density": "Effective density", "effective_paths": "Effective paths",
+                   "effective_nodes": "Effective nodes", GLOBAL: "Fixed global ranking (other cells)",
+                   MIXTURE: "Ours (in-sample, as the paper)", MIXTURE_OOS: "Ours (out-of-sample)"}
+STAGE_TEXT = {"trained": "trained (masks on the trained weights, as the paper)",
+              "init": "init (masks on the initial weights, before training)"}
 TABLE_TITLES = {"table4": "Table 4: mean RBO, all pruners", "table11": "Table 11: mean RBO, PaI pruners",
                 "table12": "Table 12: mean RBO, layer-wise random pruners"}
 
@@ -66,7 +69,9 @@ def table3_markdown(table: pd.DataFrame) -> str:
     columns = [f"{'Sparsity' if s == 'sparsity' else 'Arch.'} {subset_label(v)}" for s, v in order]
     parts = []
     for metric, fmt in (("Adjusted R² (↑)", lambda r: pm(r.adj_r2_mean, r.adj_r2_std)),
-                        ("MAE (↓)", lambda r: paper_number(r.mae, 3))):
+                        ("MAE (↓)", lambda r: paper_number(r.mae, 3)),
+                        ("Networks n (p = 16 MGE, 10 rolled features; adjusted R² needs n > p + 1)",
+                         lambda r: str(int(r.n_networks)))):
         rows = []
         for encoding in [e for e in ENCODING_LABELS if e in set(table["encoding"])]:
             cells = []
@@ -104,6 +109,7 @@ class Report:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    stage: str = DEFAULT_STAGE
 
 
 def _pool_summary(pool: pd.DataFrame) -> str:
@@ -149,29 +155,23 @@ def accuracy_markdown(table: pd.DataFrame) -> str:
 def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str | os.PathLike, runs: int = 100,
                  jobs: int = 1, oos_runs: int | None = None, all_regressors: bool = False,
                  progress: bool = True, figure_dataset: str | None = None,
-                 figure_sparsity: float | None = None) -> Report:
+                 figure_sparsity: float | None = None, stage: str = DEFAULT_STAGE) -> Report:
     """Run Table 3, importance (Figures 3-4), Tables 4/11/12 and Figures 2/5; write ``out_dir``.
 
-    ``pool``/``layers`` must be validated (:func:`sparsetopo.analysis.pool.load_pools`). ``runs``
-    CV repetitions for Table 3 and the in-sample importance; ``oos_runs`` (default min(runs, 10))
+    ``pool``/``layers`` must be validated (:func:`sparsetopo.analysis.pool.load_pools`); ``stage``
+    picks the metric stage analysed (``trained``, the paper's, or ``init``). ``runs`` CV
+    repetitions for Table 3 and the in-sample importance; ``oos_runs`` (default min(runs, 10))
     for the out-of-sample weights, refitted once per (model, sparsity) cell. ``jobs`` processes.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    report = Report(out)
+    report = Report(out, stage=stage)
+    infinite = {"pool": pool.attrs.get("infinite", {}), "layer pool": (layers.attrs.get("infinite", {})
+                                                                       if layers is not None else {})}
+    pool = select_stage(pool, stage)
+    layers = select_stage(layers, stage) if layers is not None else None
     oos_runs = min(runs, 10) if oos_runs is None else oos_runs
-    names = regressor_names(all_regressors)
-    report.notes.append(f"Regression averages {len(names)} regressors ({', '.join(names)})"
-                        + ("." if all_regressors else "; Lasso and ElasticNet at default alpha = 1 predict a "
-                           "constant on this data and are left out of the average (spec analysis.md)."))
-    report.notes.append(f"{runs} run(s) of 5-fold CV per subset; out-of-sample mixture weights use {oos_runs} run(s).")
-    if layers is None:
-        report.notes.append("No layer pool given: rolled encodings, the Ramanujan / density baselines and "
-                            "Figures 2 and 5 are skipped.")
-    else:
-        for encoding in LAYER_ENCODINGS:
-            if not (layers["encoding"] == encoding).any():
-                report.notes.append(f"Layer pool has no {encoding} rows: that encoding is left out of Table 3.")
+    _protocol_notes(report, pool, layers, runs, oos_runs, all_regressors, infinite)
 
     table3, results = regression_study(pool, layers, runs=runs, jobs=jobs, all_regressors=all_regressors,
                                        progress=progress)
@@ -194,26 +194,86 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
     cells = sorted(set(zip(features["model"], features["sparsity"])))
     holdout = holdout_importance(features, cells, runs=oos_runs, jobs=jobs, all_regressors=all_regressors,
                                  progress=progress) if oos_runs > 0 else None
-    ranking = ranking_tables(features, layers, importance, holdout)
-    for name in TABLES:
-        summary = ranking[name]
-        report.tables[name] = summary
-        spec_rows = summary[~summary["strategy"].str.endswith("_oos")]
-        report.files.append(write_csv(spec_rows[RANK_COLUMNS], out / f"{name}.csv"))
-        report.files.append(write_csv(summary[summary["strategy"].str.endswith("_oos")][RANK_COLUMNS],
-                                      out / f"{name}_oos.csv"))
-        report.files.append(write_csv(ranking[name + "_long"], out / f"{name}_per_dataset.csv"))
-    missing = ranking["table4_long"]
-    missing = missing[missing["rbo"].isna()]
-    for strategy, count in missing.groupby("strategy").size().items():
-        report.notes.append(f"Ranking: {STRATEGY_LABELS.get(strategy, strategy)} has no score in {count} "
-                            "(model, dataset, sparsity) cell(s) of Table 4; left out of its means.")
+    _ranking_outputs(report, ranking_tables(features, layers, importance, holdout))
     if pool["dataset"].nunique() < 2:
         report.notes.append("Only one dataset: the RBO std over datasets is undefined (shown as no ± value).")
 
     report.files += _figures(report, importance, layers, figure_dataset, figure_sparsity)
     _write_markdown(report, pool)
     return report
+
+
+def _protocol_notes(report: Report, pool: pd.DataFrame, layers: pd.DataFrame | None, runs: int, oos_runs: int,
+                    all_regressors: bool, infinite: dict[str, dict[str, int]]) -> None:
+    """Notes on what the report ran, what it changed (infinite values) and what the pool lacks."""
+    names = regressor_names(all_regressors)
+    report.notes.append(f"Regression averages {len(names)} regressors ({', '.join(names)})"
+                        + ("." if all_regressors else "; Lasso and ElasticNet at default alpha = 1 predict a "
+                           "constant on this data and are left out of the average (spec analysis.md)."))
+    report.notes.append(f"{runs} run(s) of 5-fold CV per subset; out-of-sample mixture weights use {oos_runs} run(s).")
+    for table, counts in infinite.items():
+        for column, count in counts.items():
+            report.notes.append(f"{count} infinite value(s) of {column} in the {table} are treated as undefined "
+                                "(NaN) everywhere: in the means over layers, Figures 2 and 5 and the baselines.")
+    if layers is None:
+        report.notes.append("No layer pool given: rolled encodings, the Ramanujan / density baselines and "
+                            "Figures 2 and 5 are skipped.")
+    else:
+        for encoding in LAYER_ENCODINGS:
+            if not (layers["encoding"] == encoding).any():
+                report.notes.append(f"Layer pool has no {encoding} rows: that encoding is left out of Table 3.")
+    gaps = coverage(pool, layers)
+    report.tables["coverage"] = gaps
+    if len(gaps):
+        report.files.append(write_csv(gaps, report.out_dir / "coverage.csv"))
+        shown = "; ".join(_network_text(row) + " (only in: " + ", ".join(
+            e for e in gaps.columns[len(KEY):] if row[e]) + ")" for _, row in gaps.head(10).iterrows())
+        report.notes.append(f"{len(gaps)} network(s) are missing from some table (all listed in coverage.csv); "
+                            f"the rankings use only networks present in the MGE pool and the rolled layers: {shown}"
+                            + (" ..." if len(gaps) > 10 else "") + ".")
+    seeds = pool.groupby(["model", "dataset", "pruner", "sparsity"])["seed"].nunique()
+    if (seeds == 1).any():
+        report.notes.append(f"{int((seeds == 1).sum())} of {len(seeds)} (model, dataset, pruner, sparsity) "
+                            "group(s) have a single seed: their accuracy shows no ± (a std over one seed is "
+                            "undefined, not 0).")
+
+
+def _network_text(row: pd.Series) -> str:
+    return f"{row['model']}/{row['dataset']}/{row['pruner']}/{row['sparsity']:g}/seed {row['seed']}"
+
+
+def _ranking_outputs(report: Report, ranking: dict[str, pd.DataFrame]) -> None:
+    """Tables 4/11/12 (in-sample: every strategy; ``_oos``: every strategy not fitted on the ranked
+    cell), the per-dataset scores and the per-strategy summaries, as CSV; notes on empty cells."""
+    out = report.out_dir
+    for name in TABLES:
+        summary, strategies = ranking[name], ranking[name + "_strategies"]
+        report.tables[name], report.tables[name + "_strategies"] = summary, strategies
+        report.files.append(write_csv(summary[summary["strategy"] != MIXTURE_OOS][RANK_COLUMNS], out / f"{name}.csv"))
+        report.files.append(write_csv(summary[~summary["strategy"].isin(IN_SAMPLE)][RANK_COLUMNS],
+                                      out / f"{name}_oos.csv"))
+        report.files.append(write_csv(ranking[name + "_long"], out / f"{name}_per_dataset.csv"))
+        report.files.append(write_csv(strategies, out / f"{name}_strategies.csv"))
+    report.notes.append(f"Rankings use {len(ranking['networks'])} network(s): the truth and every strategy average "
+                        "the same seeds in each (model, dataset, sparsity) cell.")
+    missing = ranking["table4_long"]
+    missing = missing[missing["rbo"].isna()]
+    for strategy, count in missing.groupby("strategy").size().items():
+        report.notes.append(f"Ranking: {STRATEGY_LABELS.get(strategy, strategy)} has no score in {count} "
+                            "(model, dataset, sparsity) cell(s) of Table 4; left out of its means.")
+
+
+def strategies_markdown(summary: pd.DataFrame) -> str:
+    """Per-strategy summary: RBO, top-1 hit rate, regret and cells won / lost vs the fixed ranking."""
+    if summary.empty:
+        return "_No ranked cell._"
+    rows = [[STRATEGY_LABELS.get(r.strategy, r.strategy), "in-sample" if r.in_sample else "out-of-sample",
+             str(int(r.cells)), paper_number(r.rbo_mean), paper_number(r.top1_rate), f"{r.regret_mean:.2f}",
+             "" if not math.isfinite(r.cells_won) else f"{int(r.cells_won)} / {int(r.cells_lost)}"]
+            for r in summary.itertuples()]
+    return markdown_table(pd.DataFrame(rows, columns=[
+        "Strategy", "Fitted", "Cells", "RBO (↑)", "Top-1 hit rate (↑)", "Regret, accuracy points (↓)",
+        "Cells won / lost vs fixed ranking (RBO)"]))
 
 
 def _figures(report: Report, importance: pd.DataFrame, layers: pd.DataFrame | None,
@@ -223,7 +283,10 @@ def _figures(report: Report, importance: pd.DataFrame, layers: pd.DataFrame | No
                                   ("architecture", "figure4_importance_architecture",
                                    "Feature importance, Architecture-Fixed ($w^M$)")):
         if (importance["scenario"] == scenario).any():
-            files += figures.save_figure(figures.importance_heatmap(importance, scenario, title), out / stem)
+            t3 = report.tables["table3"]
+            t3 = t3[(t3["encoding"] == "mge") & (t3["scenario"] == scenario)]
+            n = dict(zip(t3["subset"], t3["n_networks"]))
+            files += figures.save_figure(figures.importance_heatmap(importance, scenario, title, n), out / stem)
         else:
             report.notes.append(f"Figure {'3' if scenario == 'sparsity' else '4'}: no computable {scenario} subset.")
     if layers is None or "layer_density" not in layers.columns:
@@ -260,6 +323,7 @@ def _write_markdown(report: Report, pool: pd.DataFrame) -> None:
     accuracy = accuracy_table(pool)
     report.files.append(write_csv(accuracy, out / "accuracy.csv"))
     sections = ["# sparsetopo analysis report", "", f"Pool: {_pool_summary(pool)}.", "",
+                f"Metrics stage analysed: {STAGE_TEXT[report.stage]} (`--stage`).", "",
                 "## Test accuracy of the pool (%, mean ± std over seeds; as Tables 8-10)", "",
                 accuracy_markdown(accuracy), "",
                 "## Table 3: regression of the accuracy drop (adjusted R² of pooled out-of-fold predictions, MAE)",
@@ -273,7 +337,10 @@ def _write_markdown(report: Report, pool: pd.DataFrame) -> None:
         text = rank_markdown(report.tables[name])
         atomic_write_text(out / f"{name}.md", f"# {title}\n\n{text}\n")
         report.files.append(out / f"{name}.md")
-        sections += [f"## {title}", "", text, ""]
+        sections += [f"## {title}", "", text, "", "How often each strategy's first pick is the best pruner of a "
+                     "(model, dataset, sparsity) cell (top-1 hit rate), the accuracy lost by following it (regret, "
+                     "best mean accuracy − that of the first pick, in points), and RBO over all cells:", "",
+                     strategies_markdown(report.tables[name + "_strategies"]), ""]
         if name == "table4":
             sections += ["\"Ours (in-sample)\" uses importance weights fitted on the whole pool, as the paper "
                          "does; \"Ours (out-of-sample)\" refits them without the ranked (model, sparsity) cell, "

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-regressors", action="store_true",
                         help="average all 8 regressors (default: 6, leaving out Lasso and ElasticNet, "
                              "which predict a constant at their default alpha)")
+    parser.add_argument("--stage", choices=("trained", "init"), default="trained",
+                        help="metrics analysed: 'trained' (masks on the trained weights, the paper's; default) or "
+                             "'init' (masks on the initial weights, before training; studies record both)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -50,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)  # before the analysis, which takes minutes
     pool, layers = load_pools(args.pool, args.layers)
     report = build_report(pool, layers, args.out, runs=args.runs, jobs=args.jobs, oos_runs=args.oos_runs,
-                          all_regressors=args.all_regressors, progress=not args.no_progress)
+                          all_regressors=args.all_regressors, progress=not args.no_progress,
+                          stage=args.stage)
     print(f"report written to {report.out_dir / 'index.md'} ({len(report.files)} files)")
     for note in report.notes:
         print(f"note: {note}")

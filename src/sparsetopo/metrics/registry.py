@@ -117,7 +117,7 @@ METRIC_REGISTRY: dict[str, Metric] = {m.name: m for m in (
     _topometric("k_core", "Strength", "k-core", "strength:k_core", divisor="edges"),
     _topometric("node_strength", "Strength", "strength S", "strength:node_strength", divisor="edges"),
     _topometric("n_components", "Global", "C (components)", "components:n_components"),
-    _topometric("mean_component_size", "Global", "C_avg", "components:mean_component_size", divisor="nodes"),
+    _topometric("mean_component_size", "Global", "C_avg/|V| (= 1/C)", "components:mean_component_size", divisor="nodes"),
     _topometric("cut_edges", "Global", "cut-edges", "components:cut_edges", divisor="edges"),
     _topometric("cut_nodes", "Global", "cut-nodes", "components:cut_nodes", divisor="edges"),
     _topometric("spectral_gap", "Expansion", "spectral gap γ(A)", "expansion:spectral_gap", compat=True),
