@@ -25,7 +25,10 @@ case "$cmd" in
     out=${SPARSETOPO_DEMO_DIR:-runs/demo}
     "$VENV/bin/sparsetopo" study run --preset demo --out "$out" "$@"
     "$VENV/bin/sparsetopo" analyze "$out/pool.parquet" --layers "$out/pool_layers.parquet" \
-        --out "$out/report" --runs 20
+        --out "$out/report" --runs 20 --jobs 2
+    # the recommender on the pool it just made: untrained candidates of cnn_s at sparsity 0.8
+    "$VENV/bin/sparsetopo" rank --model cnn_s --sparsity 0.8 --dataset digits --pool "$out/pool.parquet" \
+        --out "$out/rank_cnn_s_0.8.csv"
     echo "Report: $out/report/index.md"
     ;;
   test)

@@ -14,6 +14,10 @@ from sparsetopo.errors import PoolError, ValidationError
 def pool():
     pool, _ = synthetic_pools(models=("conv6", "resnet20"), datasets=("cifar10",), sparsities=(0.6, 0.9),
                               seeds=range(4), random_state=2)
+    # per-cell pruner effects (random order between cells), so a fixed ranking cannot know them
+    rng = np.random.default_rng(7)
+    effect = pool.groupby(["model", "sparsity", "pruner"])["nodes"].transform(lambda v: rng.random())
+    pool["sink_nodes"] = (0.6 * effect + 0.1 * rng.random(len(pool))) * pool["nodes"]
     drop = 0.5 * pool["sink_nodes"] / pool["nodes"] + 0.3 * pool["k_core"] / pool["edges"]
     pool["accuracy"] = pool["dense_accuracy"] * (1 - drop)
     return pool
@@ -38,33 +42,63 @@ def candidates(pool, sink_fraction):
 
 
 def test_rank_follows_the_known_law_and_predicts_the_drop(pool):
-    sinks = {"snip": 0.8, "grasp": 0.2, "synflow": 0.5, "er": 0.05}
+    sinks = {"snip": 0.6, "grasp": 0.2, "synflow": 0.4, "er": 0.05}
     cand, mean = candidates(pool, sinks)
-    result = rank_pruners(cand, pool, "conv6", 0.9, runs=2)
-    assert list(result.columns) == ["rank", "pruner", "mixture_score", "predicted_drop", "metrics_out_of_range"]
+    result = rank_pruners(cand, pool, "conv6", 0.9, dataset="cifar10")
+    assert list(result.columns) == ["rank", "pruner", "predicted_drop", "metrics_out_of_range", "out_of_range"]
     assert (result["metrics_out_of_range"] == 0).all()
     assert result["pruner"].tolist() == ["er", "grasp", "synflow", "snip"]
     assert result["rank"].tolist() == [1, 2, 3, 4]
-    assert result["mixture_score"].is_monotonic_increasing
+    assert result["predicted_drop"].is_monotonic_increasing  # one model: the order is the printed drop's
     truth = result["pruner"].map(lambda p: 0.5 * sinks[p] + 0.3 * mean["k_core"])
     np.testing.assert_allclose(result["predicted_drop"], truth, atol=0.03)
-    assert any("conv6" in note for note in result.attrs["notes"])
+    notes = " ".join(result.attrs["notes"])
+    assert "networks of conv6" in notes and "no init-stage metrics" in notes  # this pool predates them
+
+
+def test_track_record_is_out_of_sample_and_beats_a_fixed_ranking_when_the_law_holds(pool):
+    """The drop follows the metrics exactly and the pruner order differs between cells: held-out
+    cells are ranked right by the recommender, not by the fixed ranking of the other cells."""
+    cand, _ = candidates(pool, {"snip": 0.6, "er": 0.1})
+    result = rank_pruners(cand, pool, "conv6", 0.9)
+    record = result.attrs["track_record"]
+    assert set(record["strategy"]) == {"recommender", "fixed_global_ranking"}
+    assert set(zip(record["model"], record["sparsity"])) == {("conv6", 0.6), ("conv6", 0.9)}
+    mine = record[record["strategy"] == "recommender"]
+    fixed = record[record["strategy"] == "fixed_global_ranking"]
+    assert mine["top1"].mean() == 1.0 and mine["regret"].max() < 0.5 and mine["rbo"].min() > 0.9
+    assert fixed["rbo"].mean() < mine["rbo"].mean()
+    assert result.attrs["notes"][0].startswith("out-of-sample track record on this pool (2 cell(s)")
+
+
+def test_init_stage_is_learned_from_when_present(pool):
+    """With both stages in the pool, rank learns from init rows (here: the only ones with signal)."""
+    init = pool.assign(stage="init")
+    trained = pool.assign(stage="trained", accuracy=pool["dense_accuracy"] * 0.5)  # no signal at all
+    both = pd.concat([trained, init], ignore_index=True)
+    cand, _ = candidates(pool, {"snip": 0.6, "er": 0.05, "grasp": 0.3})
+    result = rank_pruners(cand, both, "conv6", 0.9)
+    assert result["pruner"].tolist() == ["er", "grasp", "snip"]
+    assert "learned from init-stage metrics" in result.attrs["notes"]
+    flat = rank_pruners(cand, both, "conv6", 0.9, stage="trained")
+    assert np.ptp(flat["predicted_drop"]) < 1e-6  # trained rows: a constant drop, nothing to rank by
 
 
 def test_unknown_model_and_sparsity_fall_back_and_say_so(pool):
-    cand, _ = candidates(pool, {"snip": 0.7, "er": 0.1})
-    result = rank_pruners(cand, pool, "wrn28_2", 0.95, runs=1)
+    cand, _ = candidates(pool, {"snip": 0.6, "er": 0.1})
+    result = rank_pruners(cand, pool, "wrn28_2", 0.95)
     assert result["pruner"].tolist() == ["er", "snip"]
     notes = " ".join(result.attrs["notes"])
-    assert "not in the pool" in notes and "from 0.9" in notes
+    assert "wrn28_2 is not in the pool" in notes and "interpolates" in notes
     far, _ = candidates(pool, {"snip": 5.0, "er": 0.1})  # sink fraction far beyond the pool's range
-    result = rank_pruners(far, pool, "conv6", 0.9, runs=1)
+    result = rank_pruners(far, pool, "conv6", 0.9)
     assert result.set_index("pruner")["metrics_out_of_range"].to_dict() == {"snip": 1, "er": 0}
-    assert "extrapolated: snip (1)" in " ".join(result.attrs["notes"])
+    assert result.set_index("pruner").loc["snip", "out_of_range"] == "sink_nodes"
+    assert "extrapolated: snip (sink_nodes)" in " ".join(result.attrs["notes"])
 
 
 def test_bad_candidates_are_named(pool):
-    cand, _ = candidates(pool, {"snip": 0.7, "er": 0.1})
+    cand, _ = candidates(pool, {"snip": 0.6, "er": 0.1})
     with pytest.raises(PoolError, match="k_core"):
         rank_pruners(cand.drop(columns="k_core"), pool, "conv6", 0.9)
     with pytest.raises(PoolError, match="'snip' twice"):
@@ -78,7 +112,7 @@ def test_bad_candidates_are_named(pool):
 def test_rank_cli_prints_the_table(pool, tmp_path, monkeypatch, capsys):
     """CLI plumbing with the prune/encode/measure stage replaced by known candidate metrics."""
     import sparsetopo.cli.rank as rank_cli
-    cand, _ = candidates(pool, {"snip": 0.7, "er": 0.1, "grasp": 0.4})
+    cand, _ = candidates(pool, {"snip": 0.6, "er": 0.1, "grasp": 0.4})
     calls = {}
 
     def fake_candidates(model, sparsity, dataset, seed, pruners):
@@ -88,10 +122,14 @@ def test_rank_cli_prints_the_table(pool, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(rank_cli, "candidate_metrics", fake_candidates)
     pool.to_parquet(tmp_path / "pool.parquet")
     code = main(["rank", "--model", "conv6", "--sparsity", "0.9", "--pool", str(tmp_path / "pool.parquet"),
-                 "--pruners", "snip", "er", "grasp", "--runs", "1", "--out", str(tmp_path / "rank.csv")])
+                 "--pruners", "snip", "er", "grasp", "--out", str(tmp_path / "rank.csv")])
     assert code == 0
     out = capsys.readouterr().out
     assert out.index("er ") < out.index("grasp") < out.index("snip")
+    printed = [line.split() for line in out.splitlines() if line.split()[:1] in (["1"], ["2"], ["3"])]
+    drops = [float(parts[2]) for parts in printed]
+    assert [p[1] for p in printed] == ["er", "grasp", "snip"] and drops == sorted(drops)  # order = printed drop
+    assert "trust: out-of-sample track record on this pool" in out and "top-1 hit rate" in out
     assert calls == dict(model="conv6", sparsity=0.9, dataset="digits", seed=0, pruners=["snip", "er", "grasp"])
     assert pd.read_csv(tmp_path / "rank.csv")["pruner"].tolist() == ["er", "grasp", "snip"]
     assert main(["rank", "--model", "vgg", "--sparsity", "0.9", "--pool", str(tmp_path / "pool.parquet")]) == 2
@@ -103,11 +141,11 @@ def test_rank_cli_end_to_end_prunes_encodes_and_measures(pool, tmp_path, capsys)
     pool = pool.assign(model=pool["model"].replace({"conv6": "resnet20", "resnet20": "resnet32"}))
     pool.to_csv(tmp_path / "pool.csv", index=False)
     code = main(["rank", "--model", "resnet20", "--sparsity", "0.98", "--pool", str(tmp_path / "pool.csv"),
-                 "--pruners", "uniform", "er", "--runs", "1", "--out", str(tmp_path / "rank.csv")])
+                 "--pruners", "uniform", "er", "--out", str(tmp_path / "rank.csv")])
     assert code == 0, capsys.readouterr().err
     ranking = pd.read_csv(tmp_path / "rank.csv")
     assert sorted(ranking["pruner"]) == ["er", "uniform"] and ranking["rank"].tolist() == [1, 2]
-    assert np.isfinite(ranking["mixture_score"]).all() and np.isfinite(ranking["predicted_drop"]).all()
+    assert np.isfinite(ranking["predicted_drop"]).all() and ranking["predicted_drop"].is_monotonic_increasing
     assert "predicted ranking for resnet20 at sparsity 0.98" in capsys.readouterr().out
 
 

@@ -1,21 +1,29 @@
 """Rank recommender (beyond the paper): predict how pruners will rank on a (model, sparsity) before training.
 
-Given the MGE topometrics of candidate masks (one row per pruner, untrained) and a pool of trained
-networks, :func:`rank_pruners`
+``sparsetopo rank`` measures *untrained* candidate masks, so it learns from the pool's
+**initialization-stage** metrics (masks on the initial weights, recorded by every study; the
+trained-stage metrics are used, with a note, only when a pool has no init rows). One model gives
+both the order and the number printed beside it:
 
-1. learns the importance weights w^M (Architecture-Fixed subset of ``model``) and w^s (the
-   Sparsity-Fixed subset at the pool sparsity nearest to ``sparsity``) from the pool,
-2. scores each candidate by the topometric mixture (paper Eq. 5) with the features min-max
-   scaled by the bounds of the model's pool rows (candidates may fall slightly outside [0, 1]),
-3. predicts each candidate's accuracy drop with the averaged regressors of the regression study,
-   fitted on the model's pool rows (or the nearest-sparsity rows when the model is not in the pool).
+1. :class:`DropModel`: the averaged regressors of the regression study (six by default), fitted on
+   the pool networks of ``model`` (all networks when the model is not in the pool) with features =
+   the 16 normalised topometrics, min-max scaled by the bounds of those networks, plus one-hot
+   ``dataset`` columns when the pool mixes datasets; target = the accuracy drop.
+2. Candidates are ranked by their predicted drop, ascending (ties: alphabetical): the printed order
+   and the printed prediction cannot disagree.
+3. A candidate metric outside the training networks' [min, max] is an extrapolation: such metrics
+   are counted and named per candidate.
+4. Track record (:func:`track_record`): the same recipe, refitted without each (model, sparsity)
+   of the training networks, ranks the pruners of every (model, dataset, sparsity) cell it left
+   out; mean RBO, top-1 hit rate and regret against the true (seed-averaged) accuracies, beside the
+   fixed global ranking of the other cells. That is how far the ranking can be trusted on this pool.
 
-Lower mixture score = better expected accuracy (rank 1). Cost: ``runs`` × 2 subsets of 5-fold CV
-plus one fit per regressor; seconds for a 1,260-network pool.
+Cost: (1 + number of (model, sparsity) groups) × regressors fits on ≤ pool-size rows; seconds.
 """
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -23,28 +31,73 @@ import pandas as pd
 from ..errors import PoolError
 from ..metrics.normalize import normalize
 from ..validation import check_sparsity
-from .importance import importance_table
-from .pool import features_of, network_features, validate_pool
-from .ranking import MIXTURE, order
-from .regression import N_FOLDS, make_regressor, make_subset, regressor_names, run_cv
+from .pool import STAGES, features_of, network_features, select_stage, validate_pool
+from .ranking import global_ranking_scores, order, pick_quality
+from .rbo import rbo
+from .regression import make_regressor, regressor_names
+
+CELL = ["model", "dataset", "sparsity"]
 
 
-def _bounds(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Min-max bounds of each column, ignoring NaN; a constant column gets span 0."""
-    lo, hi = np.nanmin(x, axis=0), np.nanmax(x, axis=0)
-    return lo, hi - lo
+def min_networks() -> int:
+    """Fewest complete networks a drop model is fitted on: two more than the features (16)."""
+    return len(features_of("mge")) + 2
 
 
-def _scale(x: np.ndarray, lo: np.ndarray, span: np.ndarray) -> np.ndarray:
-    """Apply min-max bounds (constant column → 0, as in the regression study)."""
-    return np.where(span > 0, (x - lo) / np.where(span > 0, span, 1.0), 0.0)
+@dataclass
+class DropModel:
+    """Averaged regressors predicting the accuracy drop from scaled topometrics (+ dataset one-hot).
+
+    ``fit(table)`` takes per-network rows (:func:`network_features`: normalised topometrics,
+    ``dataset``, ``drop``); ``predict(table)`` the same columns without ``drop``. NaN rows predict NaN.
+    """
+
+    names: list[str]
+    datasets: list[str] = field(default_factory=list)
+    lo: np.ndarray | None = None
+    span: np.ndarray | None = None
+    fitted: list = field(default_factory=list)
+
+    def design(self, table: pd.DataFrame) -> np.ndarray:
+        """Scaled topometrics (bounds of the fit), then one column per fitted dataset (if > 1)."""
+        x = table[features_of("mge")].to_numpy(float)
+        x = np.where(self.span > 0, (x - self.lo) / np.where(self.span > 0, self.span, 1.0), 0.0)
+        if len(self.datasets) > 1:
+            onehot = (table["dataset"].to_numpy()[:, None] == np.asarray(self.datasets)[None, :]).astype(float)
+            x = np.hstack([x, onehot])
+        return x
+
+    def fit(self, table: pd.DataFrame) -> "DropModel":
+        rows = table.dropna(subset=features_of("mge") + ["drop"])
+        x = rows[features_of("mge")].to_numpy(float)
+        self.lo, self.span = x.min(axis=0), x.max(axis=0) - x.min(axis=0)
+        self.datasets = sorted(rows["dataset"].unique())
+        design, y = self.design(rows), rows["drop"].to_numpy(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.fitted = [make_regressor(name).fit(design, y) for name in self.names]
+        return self
+
+    def predict(self, table: pd.DataFrame) -> np.ndarray:
+        x = self.design(table)
+        ok = np.isfinite(x).all(axis=1)
+        out = np.full(len(table), np.nan)
+        if ok.any():
+            out[ok] = np.mean([model.predict(x[ok]) for model in self.fitted], axis=0)
+        return out
+
+    def outside(self, table: pd.DataFrame) -> list[list[str]]:
+        """Per row, the topometrics outside the fitted [min, max] (an extrapolation)."""
+        x = table[features_of("mge")].to_numpy(float)
+        tol = 1e-9 * np.maximum(1.0, np.abs(self.lo) + self.span)
+        far = (x < self.lo - tol) | (x > self.lo + self.span + tol)
+        return [[m for m, f in zip(features_of("mge"), row) if f] for row in far]
 
 
 def _check_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
     if not isinstance(candidates, pd.DataFrame):
         raise PoolError(f"candidate metrics must be a DataFrame, got {type(candidates).__name__}")
-    topometrics = features_of("mge")
-    missing = [c for c in ["pruner"] + topometrics + ["nodes", "edges"] if c not in candidates.columns]
+    missing = [c for c in ["pruner"] + features_of("mge") + ["nodes", "edges"] if c not in candidates.columns]
     if missing:
         raise PoolError(f"candidate metrics are missing column(s): {', '.join(missing)}")
     if candidates.empty:
@@ -54,81 +107,138 @@ def _check_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
         raise PoolError(f"candidate metrics list pruner {candidates.loc[dup, 'pruner'].iloc[0]!r} twice")
     out = candidates.copy()
     out["pruner"] = out["pruner"].astype(str)
-    for column in topometrics + ["nodes", "edges"]:
+    for column in features_of("mge") + ["nodes", "edges"]:
         out[column] = pd.to_numeric(out[column], errors="coerce").astype(float)
     return out
 
 
+def learning_rows(pool: pd.DataFrame, stage: str = "init") -> tuple[pd.DataFrame, list[str]]:
+    """Per-network features of the stage ``rank`` learns from (validated pool), and notes.
+
+    Falls back to the trained stage, saying so, when the pool has no ``stage`` rows asked for."""
+    pool = validate_pool(pool)
+    notes = []
+    if stage not in STAGES:
+        raise PoolError(f"unknown stage {stage!r}; choose one of: {', '.join(STAGES)}")
+    if not (pool["stage"] == stage).any():
+        other = "trained" if stage == "init" else "init"
+        notes.append(f"the pool has no {stage}-stage metrics (a study from before they were recorded): learned "
+                     f"from {other}-stage metrics instead; untrained candidates are then compared with "
+                     f"{other} networks (weighted metrics such as strength and the spectral ones differ), "
+                     "expect extrapolation")
+        stage = other
+    return network_features(select_stage(pool, stage), None, "mge"), notes + [f"learned from {stage}-stage metrics"]
+
+
+def training_networks(features: pd.DataFrame, model: str) -> tuple[pd.DataFrame, str]:
+    """The networks the drop model learns from: the model's own if it has enough, else all."""
+    own = features[features["model"] == model].dropna(subset=features_of("mge") + ["drop"])
+    if len(own) >= min_networks():
+        return features[features["model"] == model], f"the {len(own)} networks of {model}"
+    reason = "is not in the pool" if own.empty else f"has only {len(own)} complete network(s) in the pool"
+    complete = features.dropna(subset=features_of("mge") + ["drop"])
+    return features, f"all {len(complete)} pool networks ({model} {reason})"
+
+
+def track_record(train: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Out-of-sample scores of the recommender and of the fixed global ranking on ``train``'s cells.
+
+    For each (model, sparsity) group: fit :class:`DropModel` on the other groups, rank the pruners
+    of each (model, dataset, sparsity) cell of the group by predicted drop (seed-averaged
+    features), and score against the seed-averaged accuracies. Returns one row per (cell,
+    strategy) with ``rbo``, ``top1`` and ``regret`` (accuracy points); groups whose complement has
+    fewer than :func:`min_networks` complete networks are skipped."""
+    complete = train.dropna(subset=features_of("mge") + ["drop"])
+    averaged = complete.groupby(CELL + ["pruner"], sort=True)[features_of("mge") + ["accuracy", "drop"]].mean().reset_index()
+    averaged["fixed_global_ranking"] = global_ranking_scores(averaged)
+    rows = []
+    for (model, sparsity), group in averaged.groupby(["model", "sparsity"], sort=True):
+        rest = complete[(complete["model"] != model) | (complete["sparsity"] != sparsity)]
+        if len(rest) < min_networks():
+            continue
+        predicted = DropModel(names).fit(rest).predict(group)
+        for (_, dataset, _), cell in group.assign(predicted=predicted).groupby(CELL, sort=True):
+            if len(cell) < 2:
+                continue
+            names_ = cell["pruner"].tolist()
+            accuracy = cell["accuracy"].to_numpy(float)
+            truth = order(names_, accuracy, descending=True, nan_first=False)
+            for strategy, column in (("recommender", "predicted"), ("fixed_global_ranking", "fixed_global_ranking")):
+                values = cell[column].to_numpy(float)
+                if np.isnan(values).all():
+                    continue
+                ranked = order(names_, values, descending=False, nan_first=False)
+                top1, regret = pick_quality(accuracy, names_, ranked)
+                rows.append(dict(model=model, dataset=dataset, sparsity=sparsity, strategy=strategy,
+                                 rbo=rbo(truth, ranked), top1=top1, regret=regret))
+    return pd.DataFrame(rows, columns=CELL + ["strategy", "rbo", "top1", "regret"])
+
+
+def track_record_text(record: pd.DataFrame) -> str:
+    """One sentence: cells, and RBO / top-1 / regret of the recommender vs the fixed ranking."""
+    if record.empty:
+        return "no out-of-sample track record: the pool has too few (model, sparsity) groups to hold one out"
+    summary = record.groupby("strategy")[["rbo", "top1", "regret"]].mean()
+    cells = int((record["strategy"] == "recommender").sum())
+
+    def part(strategy: str) -> str:
+        if strategy not in summary.index:
+            return "n/a"
+        r = summary.loc[strategy]
+        return f"RBO {r['rbo']:.2f}, top-1 hit rate {r['top1']:.2f}, regret {r['regret']:.2f} accuracy points"
+    return (f"out-of-sample track record on this pool ({cells} cell(s), each ranked by a model fitted without "
+            f"its (model, sparsity)): {part('recommender')}; a fixed global ranking of the other cells scores "
+            f"{part('fixed_global_ranking')}")
+
+
 def rank_pruners(candidate_metrics: pd.DataFrame, pool: pd.DataFrame, model: str, sparsity: float,
-                 runs: int = 10, jobs: int = 1, all_regressors: bool = False) -> pd.DataFrame:
-    """Predicted ranking of candidate pruners for ``model`` at ``sparsity``.
+                 dataset: str | None = None, stage: str = "init", all_regressors: bool = False,
+                 with_track_record: bool = True) -> pd.DataFrame:
+    """Predicted ranking of candidate pruners for ``model`` at ``sparsity`` (on ``dataset``).
 
     ``candidate_metrics``: one row per pruner with ``pruner``, the 16 raw topometrics, ``nodes`` and
     ``edges`` (as :func:`sparsetopo.metrics.topometrics` returns them). ``pool``: an MGE pool table.
-    Returns columns ``rank, pruner, mixture_score, predicted_drop, metrics_out_of_range`` (how many
-    topometrics fall outside the model's pool range: an extrapolation) sorted by rank (ties:
-    alphabetical; NaN scores last); ``result.attrs["notes"]`` says which pool rows were used.
+    Returns columns ``rank, pruner, predicted_drop, metrics_out_of_range, out_of_range`` (count and
+    names of the topometrics outside the training networks' range) sorted by predicted drop
+    (ties: alphabetical; NaN last). ``result.attrs``: ``notes`` (what was learned from what) and
+    ``track_record`` (:func:`track_record` rows; its summary sentence is the first note).
     """
     sparsity = check_sparsity(sparsity)
-    topometrics = features_of("mge")
     candidates = normalize(_check_candidates(candidate_metrics), "mge")
-    features = network_features(validate_pool(pool), None, "mge")
-    notes = []
-    model_rows = features[features["model"] == model]
-    if model_rows.empty:
-        notes.append(f"model {model!r} is not in the pool: no Architecture-Fixed weights, "
-                     "features scaled over the whole pool")
-    levels = np.sort(features["sparsity"].unique())
-    nearest = float(levels[np.argmin(np.abs(levels - sparsity))])
-    if nearest != sparsity:
-        notes.append(f"sparsity {sparsity:g} is not in the pool: Sparsity-Fixed weights from {nearest:g}")
-    subsets = [make_subset(features[features["sparsity"] == nearest], "sparsity", nearest, "mge")]
-    if not model_rows.empty:
-        subsets.append(make_subset(model_rows, "architecture", str(model), "mge"))
-    usable = [s for s in subsets if s.skipped is None]
-    if not usable:
-        raise PoolError(f"the pool has too few networks to learn weights for model {model!r} at sparsity "
-                        f"{sparsity:g} (need {N_FOLDS} with complete metrics in a subset)")
-    importance = importance_table(run_cv(usable, runs=runs, jobs=jobs, all_regressors=all_regressors,
-                                         progress=False))
-    w = (importance.groupby("metric")["pearson_r"].mean().reindex(topometrics).fillna(0.0).to_numpy(float))
-
-    reference = model_rows if not model_rows.empty else features
-    lo, span = _bounds(reference[topometrics].to_numpy(float))
-    x_candidates = candidates[topometrics].to_numpy(float)
-    scores = _scale(x_candidates, lo, span) @ w
-
-    train = usable[-1]  # the model's rows when usable, else the nearest-sparsity rows
-    notes.append(f"drop regressors fitted on {len(train.y)} pool networks ({train.scenario} {train.subset})")
-    train_rows = (model_rows if train.scenario == "architecture" else
-                  features[features["sparsity"] == nearest]).dropna(subset=topometrics + ["drop"])
-    t_lo, t_span = _bounds(train_rows[topometrics].to_numpy(float))
-    predicted = _predict_drop(train.x, train.y, _scale(x_candidates, t_lo, t_span), regressor_names(all_regressors))
-
-    # Candidates outside the pool's range are extrapolations: count the metrics, say so.
-    scaled = _scale(x_candidates, lo, span)
-    outside = ((scaled < -1e-9) | (scaled > 1 + 1e-9)).sum(axis=1)
-    names = candidates["pruner"].tolist()
-    far = [f"{n} ({k})" for n, k in zip(names, outside) if k]
+    features, notes = learning_rows(pool, stage)
+    train, described = training_networks(features, model)
+    complete = train.dropna(subset=features_of("mge") + ["drop"])
+    if len(complete) < min_networks():
+        raise PoolError(f"the pool has too few networks to learn from for model {model!r}: {len(complete)} "
+                        f"with complete metrics, need at least {min_networks()}")
+    names = regressor_names(all_regressors)
+    drop_model = DropModel(names).fit(train)
+    datasets = drop_model.datasets
+    candidates["dataset"] = "" if dataset is None else str(dataset)
+    if len(datasets) > 1 and str(dataset) not in datasets:
+        notes.append(f"dataset {dataset!r} is not among the pool's ({', '.join(datasets)}): predicted without a "
+                     "dataset effect")
+    levels = np.sort(train["sparsity"].unique())
+    if not np.isclose(levels, sparsity).any():
+        notes.append(f"sparsity {sparsity:g} is not in the training networks (they have "
+                     f"{', '.join(f'{s:g}' for s in levels)}): the prediction interpolates")
+    notes.append(f"drop model ({len(names)} averaged regressors) fitted on {described}"
+                 + (f", with the dataset as a feature ({', '.join(datasets)})" if len(datasets) > 1 else ""))
+    predicted = drop_model.predict(candidates)
+    outside = drop_model.outside(candidates)
+    pruners = candidates["pruner"].tolist()
+    far = [f"{p} ({', '.join(o)})" for p, o in zip(pruners, outside) if o]
     if far:
-        notes.append("outside the pool's range on some topometrics (count in brackets), so scores and drops "
-                     "are extrapolated: " + ", ".join(far))
-    ranked = order(names, scores, descending=False, nan_first=False)
-    result = pd.DataFrame({"pruner": names, MIXTURE: scores, "predicted_drop": predicted,
-                           "metrics_out_of_range": outside})
+        notes.append("outside the training networks' range, so the drop is extrapolated: " + "; ".join(far))
+    ranked = order(pruners, predicted, descending=False, nan_first=False)
+    result = pd.DataFrame({"pruner": pruners, "predicted_drop": predicted,
+                           "metrics_out_of_range": [len(o) for o in outside],
+                           "out_of_range": [", ".join(o) for o in outside]})
     result = result.set_index("pruner").loc[ranked].reset_index()
     result.insert(0, "rank", np.arange(1, len(result) + 1))
-    result = result.rename(columns={MIXTURE: "mixture_score"})
+    record = track_record(train, names) if with_track_record else pd.DataFrame()
+    if with_track_record:
+        notes.insert(0, track_record_text(record))
     result.attrs["notes"] = notes
+    result.attrs["track_record"] = record
     return result
-
-
-def _predict_drop(x: np.ndarray, y: np.ndarray, x_new: np.ndarray, names: list[str]) -> np.ndarray:
-    """Mean prediction of the regressors fitted on (x, y); NaN rows of x_new stay NaN."""
-    ok = np.isfinite(x_new).all(axis=1)
-    out = np.full(len(x_new), np.nan)
-    if ok.any():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            out[ok] = np.mean([make_regressor(n).fit(x, y).predict(x_new[ok]) for n in names], axis=0)
-    return out

@@ -17,6 +17,7 @@ from ..validation import check_choice, check_scalar, check_seed
 from .conv6 import Conv6, conv6
 from .init import init_weights
 from .resnet import CifarResNet, resnet20, resnet32
+from .small_cnn import SmallCNN, cnn_m, cnn_s
 from .wide_resnet import WideResNet, wrn28_2
 
 #: name -> constructor(num_classes, **kwargs)
@@ -25,6 +26,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet32": resnet32,
     "wrn28_2": wrn28_2,
+    # beyond the paper: small CNNs for the digits demo (minutes for a hundred networks on 2 cores)
+    "cnn_s": cnn_s,
+    "cnn_m": cnn_m,
 }
 MODEL_NAMES: tuple[str, ...] = tuple(MODELS)
 #: bound on ``num_classes``: ImageNet-21k has 21,841 classes; 10^6 keeps the classifier of every
@@ -38,6 +42,8 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     "resnet20": ("in_channels", "shortcut"),
     "resnet32": ("in_channels", "shortcut"),
     "wrn28_2": ("in_channels",),
+    "cnn_s": ("in_channels", "input_size"),
+    "cnn_m": ("in_channels", "input_size"),
 }
 
 
@@ -68,4 +74,4 @@ def build(name: str, num_classes: int = 10, *, seed: int | None = None, **kwargs
 
 
 __all__ = ["MODELS", "MODEL_NAMES", "build", "init_weights", "Conv6", "CifarResNet", "WideResNet",
-           "conv6", "resnet20", "resnet32", "wrn28_2"]
+           "conv6", "resnet20", "resnet32", "wrn28_2", "SmallCNN", "cnn_s", "cnn_m"]

@@ -104,10 +104,12 @@ def run_cell(spec: CellSpec, cell_dir: Path, *, data_root: str | None = None, de
     with log.stage("build"):
         model = build(spec.model, num_classes=bundle.num_classes, seed=spec.seed)
     masks = None
+    init_rows: tuple[list[dict], list[dict]] = ([], [])
     if not spec.is_dense:
         saved = cell_dir / "masks.safetensors"
         with log.stage("load masks" if saved.is_file() else "prune"):
             masks = _pruned_masks(model, spec, bundle, saved, device)
+        init_rows = _init_stage_rows(model, masks, tuple(bundle.input_shape), spec, log, cell_dir)
     with log.stage("train"):
         recipe = Recipe.paper(spec.model, spec.dataset)
         if spec.epochs != "paper":
@@ -119,8 +121,29 @@ def run_cell(spec: CellSpec, cell_dir: Path, *, data_root: str | None = None, de
     result: dict[str, Any] = {"accuracy": float(trained.accuracy), "epochs": int(trained.epochs)}
     if not spec.is_dense:
         model = model.cpu().eval()
-        result["rows"], result["layer_rows"] = measure(model, masks, tuple(bundle.input_shape), spec, log)
+        rows, layer_rows = measure(model, masks, tuple(bundle.input_shape), spec, log, stage="trained")
+        result["rows"], result["layer_rows"] = init_rows[0] + rows, init_rows[1] + layer_rows
     return result
+
+
+def _init_stage_rows(model, masks, input_shape: tuple[int, ...], spec: CellSpec, log: CellLog, cell_dir: Path
+                     ) -> tuple[list[dict], list[dict]]:
+    """Metrics of the masks on the *initial* weights (stage ``init``), measured before training.
+
+    What ``sparsetopo rank`` can measure for an untrained candidate, so the pool must hold it too.
+    Saved in ``init_metrics.json`` and reused when an interrupted cell resumes (training changes
+    the weights, so the measurement cannot be redone after it)."""
+    import json
+
+    from .._io import atomic_write_json
+
+    path = cell_dir / "init_metrics.json"
+    if path.is_file():
+        saved = json.loads(path.read_text("utf-8"))
+        return saved["rows"], saved["layer_rows"]
+    rows, layer_rows = measure(model.cpu().eval(), masks, input_shape, spec, log, stage="init")
+    atomic_write_json(path, {"rows": rows, "layer_rows": layer_rows})
+    return rows, layer_rows
 
 
 def load_bundle(spec: CellSpec, data_root: str | None, download: bool = False):
@@ -150,14 +173,19 @@ def _pruned_masks(model, spec: CellSpec, bundle, path: Path, device: str | None)
     return masks
 
 
-def measure(model, masks, input_shape: tuple[int, ...], spec: CellSpec, log: CellLog
+def measure(model, masks, input_shape: tuple[int, ...], spec: CellSpec, log: CellLog, stage: str = "trained"
             ) -> tuple[list[dict], list[dict]]:
     """Encode the network and compute the requested metrics: (MGE rows, rolled layer rows), each
-    encoding and its metrics timed as a stage of ``log``."""
+    encoding and its metrics timed as a stage of ``log``, each row tagged with the metric ``stage``
+    (``init``: masks on the initial weights; ``trained``: after training; init log stages are
+    prefixed ``init:``)."""
     from ..measure import measure as measure_network
 
-    result = measure_network(model, masks, input_shape, spec.encodings, spec.metrics, stage=log.stage)
-    return result.rows, result.layer_rows
+    prefix = "" if stage == "trained" else f"{stage}: "
+    result = measure_network(model, masks, input_shape, spec.encodings, spec.metrics,
+                             stage=lambda name: log.stage(prefix + name))
+    return ([{"stage": stage, **row} for row in result.rows],
+            [{"stage": stage, **row} for row in result.layer_rows])
 
 
 # --- the task every executor runs --------------------------------------------------------------------

@@ -13,8 +13,9 @@ Layout (every file written atomically through :mod:`sparsetopo._io`)::
         result.json           the finished cell: accuracy, timings, metric rows (its presence = done)
         error.json            the last failure: type, message, traceback (removed on success)
         cell.log              stage timings, appended across attempts
-      pool.parquet / pool.csv                  MGE rows, one per sparse network
-      pool_layers.parquet / pool_layers.csv    rolled / rolled-channel rows, one per (network, layer)
+        init_metrics.json     metrics of the masks on the initial weights (reused on resume)
+      pool.parquet / pool.csv                  MGE rows, one per sparse network and stage (init, trained)
+      pool_layers.parquet / pool_layers.csv    rolled / rolled-channel rows, one per (network, stage, layer)
 
 A cell is *done* when ``result.json`` exists; the pool is rebuilt from the result files, so it can
 never hold a row twice and never loses one that was recorded.
@@ -257,10 +258,11 @@ class StudyStore:
                     "sparsity": spec.sparsity, "seed": spec.seed, "accuracy": result["accuracy"],
                     "dense_accuracy": sum(seeds) / len(seeds) if seeds else float("nan")}
             tail = {"epochs": result.get("epochs"), "cell_id": spec.cell_id}
-            pool_rows += [{**base, **row, **tail} for row in result.get("rows", [])]
-            layer_rows += [{**base, **row, **tail} for row in result.get("layer_rows", [])]
-        pool = _sorted_frame(pd.DataFrame(pool_rows), ["encoding"])
-        layers = _sorted_frame(pd.DataFrame(layer_rows), ["encoding", "layer"])
+            # rows recorded before init-stage metrics existed have no stage: they are trained-stage
+            pool_rows += [{**base, "stage": "trained", **row, **tail} for row in result.get("rows", [])]
+            layer_rows += [{**base, "stage": "trained", **row, **tail} for row in result.get("layer_rows", [])]
+        pool = _sorted_frame(pd.DataFrame(pool_rows), ["stage", "encoding"])
+        layers = _sorted_frame(pd.DataFrame(layer_rows), ["stage", "encoding", "layer"])
         return pool, layers
 
     def write_pool(self, specs: Iterable[CellSpec]) -> dict[str, int]:
