@@ -84,3 +84,23 @@ def test_small_subsets_are_skipped_with_a_reason_and_nan_rows_counted():
     assert table["n_dropped"].sum() == 2  # the NaN row is dropped from its sparsity and its model subset
     conv = table[(table["scenario"] == "architecture") & (table["subset"] == "conv6")].iloc[0]
     assert np.isfinite(conv["adj_r2_mean"])
+
+
+def test_pcr_shares_the_linear_predictions_exactly():
+    """PCR (PCA keeping every component → LinearRegression) is a rotation of least squares: cv_run
+    reuses LinearRegression's out-of-fold predictions; they match sklearn's own PCR fit."""
+    from sklearn.model_selection import KFold
+
+    from sparsetopo.analysis.regression import cv_run, make_regressor
+
+    rng = np.random.default_rng(3)
+    x = rng.random((60, 6))
+    x[:, 5] = 0.0  # a constant (scaled) column, as min-max scaling gives
+    y = x[:, :5] @ rng.normal(size=5) + 0.1 * rng.normal(size=60)
+    adj, mae, imp = cv_run(x, y, run=4, names=["linear", "pcr"])
+    pred = np.empty_like(y)
+    for train, test in KFold(5, shuffle=True, random_state=4).split(x):
+        pred[test] = make_regressor("pcr").fit(x[train], y[train]).predict(x[test])
+    from sparsetopo.analysis.regression import adjusted_r2
+    assert adj[1] == pytest.approx(adjusted_r2(y, pred, 6), abs=1e-10) and adj[0] == adj[1]
+    np.testing.assert_allclose(imp[0], imp[1])

@@ -56,6 +56,14 @@ def holdout_importance(features: pd.DataFrame, cells: list[tuple[str, float]], r
     ``w^s`` comes from the sparsity subset without the model's rows, ``w^M`` from the model subset
     without the sparsity's rows. Returns {cell: importance table with those two subsets}.
     """
+    subsets, owners = holdout_subsets(features, cells)
+    results = run_cv(subsets, runs=runs, jobs=jobs, all_regressors=all_regressors, progress=progress)
+    return holdout_tables(results, owners)
+
+
+def holdout_subsets(features: pd.DataFrame, cells: list[tuple[str, float]]
+                    ) -> tuple[list, list[tuple[str, float]]]:
+    """The two subsets refitted per held-out (model, sparsity) cell, and the cell owning each."""
     subsets, owners = [], []
     for model, sparsity in cells:
         held = (features["model"] == model) & (features["sparsity"] == sparsity)
@@ -63,7 +71,11 @@ def holdout_importance(features: pd.DataFrame, cells: list[tuple[str, float]], r
         subsets.append(make_subset(rest[rest["sparsity"] == sparsity], "sparsity", float(sparsity), "mge"))
         subsets.append(make_subset(rest[rest["model"] == model], "architecture", str(model), "mge"))
         owners += [(model, sparsity)] * 2
-    results = run_cv(subsets, runs=runs, jobs=jobs, all_regressors=all_regressors, progress=progress)
+    return subsets, owners
+
+
+def holdout_tables(results: list[CVResult], owners: list[tuple[str, float]]) -> dict[tuple[str, float], pd.DataFrame]:
+    """{cell: importance table of its two held-out subsets} from :func:`holdout_subsets`' CV results."""
     out: dict[tuple[str, float], list[CVResult]] = {}
     for owner, res in zip(owners, results):
         out.setdefault(owner, []).append(res)

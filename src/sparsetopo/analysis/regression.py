@@ -81,13 +81,19 @@ def cv_run(x: np.ndarray, y: np.ndarray, run: int, names: list[str]) -> tuple[np
     folds = list(KFold(N_FOLDS, shuffle=True, random_state=run).split(x))
     adj, mae = np.empty(len(names)), np.empty(len(names))
     importance = np.empty((len(names), x.shape[1]))
+    predictions: dict[str, np.ndarray] = {}
     for i, name in enumerate(names):
-        pred = np.empty_like(y)
-        fold_mae = []
-        for train, test in folds:
-            model = make_regressor(name).fit(x[train], y[train])
-            pred[test] = model.predict(x[test])
-            fold_mae.append(np.abs(pred[test] - y[test]).mean())
+        if name == "pcr" and "linear" in predictions and x.shape[0] > x.shape[1]:
+            # PCA keeping every component is an orthogonal rotation (after centring), and least
+            # squares is rotation-invariant (min-norm included): PCR predicts exactly what
+            # LinearRegression does, so reuse its out-of-fold predictions (one fit saved per fold).
+            pred = predictions["linear"]
+        else:
+            pred = np.empty_like(y)
+            for train, test in folds:
+                pred[test] = make_regressor(name).fit(x[train], y[train]).predict(x[test])
+        predictions[name] = pred
+        fold_mae = [np.abs(pred[test] - y[test]).mean() for _, test in folds]
         adj[i], mae[i] = adjusted_r2(y, pred, x.shape[1]), float(np.mean(fold_mae))
         importance[i] = pearson_columns(x, pred)
     return adj, mae, importance
@@ -147,21 +153,24 @@ def scenario_subsets(table: pd.DataFrame, encoding: str) -> list[Subset]:
     return out
 
 
-def run_cv(subsets: list[Subset], runs: int = 100, jobs: int = 1, all_regressors: bool = False,
-           progress: bool = True, chunk: int = 10) -> list[CVResult]:
+def run_cv(subsets: list[Subset], runs: int | list[int] = 100, jobs: int = 1, all_regressors: bool = False,
+           progress: bool = True, chunk: int = 10, desc: str = "cross-validation") -> list[CVResult]:
     """Repeated k-fold CV of every computable subset, in parallel over (subset, block of runs).
 
-    ``jobs`` processes (joblib/loky; 1 = in this process); a tqdm bar counts blocks of ``chunk`` runs.
+    ``runs``: one count for every subset, or one per subset (so one call, one worker pool and one
+    progress bar serve subsets with different run counts). ``jobs`` processes (joblib/loky; 1 = in
+    this process); a tqdm bar counts blocks of ``chunk`` runs.
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
     names = regressor_names(all_regressors)
-    tasks = [(i, list(range(start, min(start + chunk, runs))))
-             for i, s in enumerate(subsets) if s.skipped is None for start in range(0, runs, chunk)]
+    counts = [runs] * len(subsets) if isinstance(runs, int) else list(runs)
+    tasks = [(i, list(range(start, min(start + chunk, counts[i]))))
+             for i, s in enumerate(subsets) if s.skipped is None for start in range(0, counts[i], chunk)]
     parallel = Parallel(n_jobs=max(1, int(jobs)), return_as="generator")
     outputs = parallel(delayed(_cv_chunk)(subsets[i].x, subsets[i].y, block, names) for i, block in tasks)
     collected: dict[int, list] = {}
-    bar = tqdm(total=len(tasks), desc="cross-validation", unit="block",
+    bar = tqdm(total=len(tasks), desc=desc, unit="block",
                disable=not progress or not _is_tty())
     for (i, _), result in zip(tasks, outputs):
         collected.setdefault(i, []).extend(result)
@@ -210,11 +219,17 @@ def regression_study(pool: pd.DataFrame, layers: pd.DataFrame | None = None, run
 
     Returns the table (see :func:`regression_table`) and the raw CV results (for importance).
     """
+    results = run_cv(regression_subsets(pool, layers), runs=runs, jobs=jobs, all_regressors=all_regressors,
+                     progress=progress)
+    return regression_table(results), results
+
+
+def regression_subsets(pool: pd.DataFrame, layers: pd.DataFrame | None = None) -> list[Subset]:
+    """Table 3's subsets: Sparsity- then Architecture-Fixed, per encoding (rolled ones with ``layers``)."""
     encodings = list(NETWORK_ENCODINGS) + (list(LAYER_ENCODINGS) if layers is not None else [])
     subsets = []
     for encoding in encodings:
         table = network_features(pool, layers, encoding)
         if len(table):
             subsets += scenario_subsets(table, encoding)
-    results = run_cv(subsets, runs=runs, jobs=jobs, all_regressors=all_regressors, progress=progress)
-    return regression_table(results), results
+    return subsets

@@ -20,10 +20,10 @@ from . import figures
 from ..encoding.registry import ENCODING_REGISTRY, LAYER_ENCODINGS
 from ..metrics import registry
 from .figures import display_name, subset_label
-from .importance import holdout_importance, importance_table
+from .importance import holdout_subsets, holdout_tables, importance_table
 from .pool import DEFAULT_STAGE, KEY, coverage, network_features, select_stage
 from .ranking import GLOBAL, IN_SAMPLE, MIXTURE, MIXTURE_OOS, TABLES, ranking_tables
-from .regression import regression_study, regressor_names
+from .regression import regression_subsets, regression_table, regressor_names, run_cv
 
 TABLE3_COLUMNS = ["scenario", "subset", "encoding", "adj_r2_mean", "adj_r2_std", "mae", "n_networks"]
 RANK_COLUMNS = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std", "top1_rate", "regret_mean"]
@@ -153,7 +153,7 @@ def accuracy_markdown(table: pd.DataFrame) -> str:
 
 
 def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str | os.PathLike, runs: int = 100,
-                 jobs: int = 1, oos_runs: int | None = None, all_regressors: bool = False,
+                 jobs: int | None = None, oos_runs: int | None = None, all_regressors: bool = False,
                  progress: bool = True, figure_dataset: str | None = None,
                  figure_sparsity: float | None = None, stage: str = DEFAULT_STAGE) -> Report:
     """Run Table 3, importance (Figures 3-4), Tables 4/11/12 and Figures 2/5; write ``out_dir``.
@@ -161,7 +161,8 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
     ``pool``/``layers`` must be validated (:func:`sparsetopo.analysis.pool.load_pools`); ``stage``
     picks the metric stage analysed (``trained``, the paper's, or ``init``). ``runs`` CV
     repetitions for Table 3 and the in-sample importance; ``oos_runs`` (default min(runs, 10))
-    for the out-of-sample weights, refitted once per (model, sparsity) cell. ``jobs`` processes.
+    for the out-of-sample weights, refitted once per (model, sparsity) cell. ``jobs`` processes
+    (default: every core).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,10 +172,21 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
     pool = select_stage(pool, stage)
     layers = select_stage(layers, stage) if layers is not None else None
     oos_runs = min(runs, 10) if oos_runs is None else oos_runs
+    jobs = jobs or os.cpu_count() or 1
     _protocol_notes(report, pool, layers, runs, oos_runs, all_regressors, infinite)
 
-    table3, results = regression_study(pool, layers, runs=runs, jobs=jobs, all_regressors=all_regressors,
-                                       progress=progress)
+    # One pass of cross-validation for the whole report (one worker pool, one progress bar): the
+    # Table 3 subsets (``runs`` runs) and, for the out-of-sample ranking, the subsets refitted
+    # without each (model, sparsity) cell (``oos_runs`` runs).
+    features = network_features(pool, layers, "mge")
+    cells = sorted(set(zip(features["model"], features["sparsity"])))
+    table3_subsets = regression_subsets(pool, layers)
+    held_subsets, owners = holdout_subsets(features, cells) if oos_runs > 0 else ([], [])
+    everything = run_cv(table3_subsets + held_subsets, runs=[runs] * len(table3_subsets) + [oos_runs] * len(held_subsets),
+                        jobs=jobs, all_regressors=all_regressors, progress=progress, desc="report")
+    results = everything[:len(table3_subsets)]
+    holdout = holdout_tables(everything[len(table3_subsets):], owners) if oos_runs > 0 else None
+    table3 = regression_table(results)
     for row in table3.itertuples():
         label = f"{ENCODING_LABELS[row.encoding]}, {row.scenario} {subset_label(row.subset)}"
         if row.n_dropped:
@@ -190,10 +202,6 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
     report.files.append(write_csv(importance.assign(subset=importance["subset"].map(subset_label)),
                                   out / "importance.csv"))
 
-    features = network_features(pool, layers, "mge")
-    cells = sorted(set(zip(features["model"], features["sparsity"])))
-    holdout = holdout_importance(features, cells, runs=oos_runs, jobs=jobs, all_regressors=all_regressors,
-                                 progress=progress) if oos_runs > 0 else None
     _ranking_outputs(report, ranking_tables(features, layers, importance, holdout))
     if pool["dataset"].nunique() < 2:
         report.notes.append("Only one dataset: the RBO std over datasets is undefined (shown as no ± value).")

@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--oos-runs", type=int, default=None,
                         help="repetitions for the out-of-sample ranking weights, refitted per (model, sparsity) "
                              "cell (default: min(runs, 10); 0 skips the out-of-sample ranking)")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: every core)")
     parser.add_argument("--all-regressors", action="store_true",
                         help="average all 8 regressors (default: 6, leaving out Lasso and ElasticNet, "
                              "which predict a constant at their default alpha)")
@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.runs < 1:
         raise ValidationError(f"--runs must be at least 1, got {args.runs}")
-    check_scalar(args.jobs, "--jobs", int, min_val=1, max_val=MAX_JOBS)
+    if args.jobs is not None:  # default None: every core
+        check_scalar(args.jobs, "--jobs", int, min_val=1, max_val=MAX_JOBS)
     if args.oos_runs is not None and args.oos_runs < 0:
         raise ValidationError(f"--oos-runs must be 0 or more, got {args.oos_runs}")
     check_output_dir(args.out)  # before the analysis, which takes minutes
