@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sparsetopo.analysis.pool import load_pools
+from sparsetopo.analysis.pool import load_pools, select_stage
 from sparsetopo.cli import main
 from sparsetopo.study import StudyStore, load_config
 
@@ -73,6 +73,9 @@ def test_real_cells_killed_during_metrics_resume_without_redoing_work(tmp_path, 
     assert result["accuracy"] == trained["accuracy"] and result["epochs"] == 2
 
     pool, layers = load_pools(out / "pool.parquet", out / "pool_layers.parquet")  # the analysis' own checks
+    assert sorted(pool["stage"]) == ["init", "trained"]  # measured before training too (reused on resume)
+    assert log.count("done init: metrics mge") == 1
+    pool, layers = select_stage(pool, "trained"), select_stage(layers, "trained")
     assert len(pool) == 1 and pool.loc[0, "pruner"] == "er" and pool.loc[0, "sparsity"] == 0.98
     assert pool.loc[0, "dense_accuracy"] == store.read_result(dense)["accuracy"]
     assert pool.loc[0, "edges"] > 0 and pool.loc[0, "nodes"] > 0
@@ -88,10 +91,12 @@ def test_real_cells_killed_during_metrics_resume_without_redoing_work(tmp_path, 
 
 
 def assert_pinned_rows(study_dir):
-    """Both pool files equal the pinned rows: same columns, dtypes and values (NaN == NaN)."""
+    """Both pool files' trained-stage rows equal the pinned rows: same columns, dtypes and values
+    (NaN == NaN). (The pin predates the ``stage`` column and the init-stage rows, issue 14.)"""
     pinned = json.loads((Path(__file__).parent / "data" / "study_pin_rows.json").read_text())
     for name, expected in pinned.items():
         table = pd.read_parquet(study_dir / f"{name}.parquet")
+        table = table[table["stage"] == "trained"].drop(columns="stage").reset_index(drop=True)
         assert list(table.columns) == expected["columns"], name
         assert {c: str(t) for c, t in table.dtypes.items()} == expected["dtypes"], name
         want = pd.DataFrame(expected["rows"], columns=expected["columns"]).astype(table.dtypes.to_dict())

@@ -37,7 +37,7 @@ def __getattr__(name: str):
 
 #: model names as the paper prints them (figures); other names are shown as they are.
 DISPLAY_NAMES = {"conv6": "Conv-6", "resnet20": "ResNet-20", "resnet32": "ResNet-32", "wrn28_2": "WRN-28-2",
-                 "resnet18": "ResNet-18", "resnet50": "ResNet-50"}
+                 "resnet18": "ResNet-18", "resnet50": "ResNet-50", "cnn_s": "CNN-S", "cnn_m": "CNN-M"}
 
 
 def display_name(name) -> str:
