@@ -14,14 +14,14 @@ setup() {
     "$PY" -m venv "$VENV"
   fi
   # constraints/cpu.txt pins torch==2.13.0, the CPU wheel (pyproject.toml asks only torch>=2.13).
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints/cpu.txt -e ".[$extras]"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints/cpu.txt -e ".${extras:+[$extras]}"
 }
 
 cmd=${1:-}
 shift || true
 case "$cmd" in
   demo)
-    setup ray
+    setup ""   # the demo runs on the local executor: no Ray to install
     out=${SPARSETOPO_DEMO_DIR:-runs/demo}
     "$VENV/bin/sparsetopo" study run --preset demo --out "$out" "$@"
     "$VENV/bin/sparsetopo" analyze "$out/pool.parquet" --layers "$out/pool_layers.parquet" \
