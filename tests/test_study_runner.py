@@ -285,8 +285,10 @@ def test_ray_executor_end_to_end(tmp_path, monkeypatch):
         assert done.returncode == 0, done.stderr
         assert "[ray, jobs=1]" in done.stderr and "2/2 cells done" in done.stderr
         pool, layers = tables(tmp_path / "ray-real")
-        assert len(validate_pool(pool)) == 1 and pool.loc[0, "pruner"] == "erk"
-        assert len(validate_pool(layers, layers=True)) == 44
+        # one network, measured at initialization and after training (stage column)
+        assert len(validate_pool(pool)) == 2 and set(pool["pruner"]) == {"erk"}
+        assert sorted(pool["stage"]) == ["init", "trained"]
+        assert len(validate_pool(layers, layers=True)) == 2 * 44
     finally:
         ray.shutdown()
     monkeypatch.delenv("FAKE_FAIL_PRUNER")
