@@ -175,3 +175,15 @@ def test_layer_density_errors():
         M.layer_density([1, 2])
     with pytest.raises(ValidationError, match="no prunable layers"):
         M.layer_density({})
+
+
+def test_official_compat_rounds_lambda_imsg_weights_to_float16():
+    rng = np.random.default_rng(0)
+    src, dst = np.nonzero(rng.random((60, 12)) < 0.5)
+    weight = rng.normal(size=src.size).astype(np.float32) * 0.37
+    layer = BipartiteGraph("conv", 60, 12, src, dst, weight)
+    rounded = BipartiteGraph("conv", 60, 12, src, dst, weight.astype(np.float16).astype(np.float32))
+    official = M.ramanujan_metrics(layer, compat="official")
+    assert official["lambda_imsg"] == pytest.approx(M.ramanujan_metrics(rounded)["lambda_imsg"], rel=1e-12)
+    assert official["lambda_imsg"] != M.ramanujan_metrics(layer)["lambda_imsg"]
+    assert official["delta_r_imdb"] == M.ramanujan_metrics(layer)["delta_r_imdb"]  # unweighted: unchanged

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import sparsetopo.metrics as M
 from sparsetopo.graph import BipartiteGraph, MultipartiteGraph
 from sparsetopo.errors import ValidationError
-from sparsetopo.metrics import expansion, strength
+from sparsetopo.metrics import _lanczos, expansion, strength
 
 
 # -- random layered DAGs -------------------------------------------------------------------------
@@ -96,9 +96,11 @@ def brute_motifs(g: MultipartiteGraph) -> dict:
     return counts
 
 
-def dense_adjacency(g: MultipartiteGraph) -> np.ndarray:
+def dense_adjacency(g: MultipartiteGraph, compat: str = "default") -> np.ndarray:
+    """|w| adjacency of U(G); compat "official" rounds the weights to float16 first (metrics.md §0)."""
     a = np.zeros((g.num_nodes, g.num_nodes))
-    a[g.src, g.dst] = np.abs(g.weight)
+    weight = g.weight.astype(np.float16) if compat == "official" else g.weight
+    a[g.src, g.dst] = np.abs(weight)
     return a + a.T
 
 
@@ -163,6 +165,10 @@ def test_structural_metrics_match_networkx(g):
     assert M.k_core(g) == pytest.approx(np.mean([core[v] for v in range(n)]))
     comps = nx.number_connected_components(u)
     assert M.n_components(g) == comps
+    from scipy.sparse.csgraph import connected_components
+    p = M.prepare(g)
+    reference = connected_components(M.expansion._dense_adjacency(p, np.ones_like(p.adj_weight)), directed=False)[1]
+    np.testing.assert_array_equal(M.components.component_labels(g), reference)  # same numbering as scipy
     assert M.mean_component_size(g) == pytest.approx(n / comps)
     assert M.cut_edges(g) == sum(1 for _ in nx.bridges(u))
     assert M.cut_nodes(g) == sum(1 for _ in nx.articulation_points(u))
@@ -181,8 +187,11 @@ def test_spectral_metrics_match_dense_eigenvalues(g):
     lap = np.linalg.eigvalsh(np.diag(a.sum(1)) - a)
     assert M.spectral_gap(g) == pytest.approx(eig[-1] - eig[-2], abs=1e-6)
     assert M.spectral_radius(g) == pytest.approx(lap[-1], abs=1e-6)
+    a16 = dense_adjacency(g, "official")
+    assert M.spectral_radius(g, compat="official") == pytest.approx(
+        np.linalg.eigvalsh(np.diag(a16.sum(1)) - a16)[-1], abs=1e-6)
     if g.num_nodes >= 4:
-        mags = np.sort(np.abs(eig))[::-1]
+        mags = np.sort(np.abs(np.linalg.eigvalsh(a16)))[::-1]
         assert M.spectral_gap(g, compat="official") == pytest.approx(mags[0] - mags[2], abs=1e-6)
 
 
@@ -196,11 +205,13 @@ def test_sparse_spectral_path_matches_dense(monkeypatch, seed):
     fresh = layered_dag([30, 40, 40, 30, 10], p_edge=0.15, p_skip=0.05, seed=seed)
     assert M.spectral_gap(fresh) == pytest.approx(eig[-1] - eig[-2], rel=1e-6, abs=1e-8)
     assert M.spectral_radius(fresh) == pytest.approx(lap[-1], rel=1e-8)
-    mags = np.sort(np.abs(eig))[::-1]
+    mags = np.sort(np.abs(np.linalg.eigvalsh(dense_adjacency(g, "official"))))[::-1]
     assert M.spectral_gap(fresh, compat="official") == pytest.approx(mags[0] - mags[2], rel=1e-6)
 
 
-def test_sparse_spectral_gap_sees_tied_components(monkeypatch):
+@pytest.mark.parametrize("svd_max_flops", [expansion.SVD_MAX_FLOPS, 0])
+def test_sparse_spectral_gap_sees_tied_components(monkeypatch, svd_max_flops):
+    monkeypatch.setattr(expansion, "SVD_MAX_FLOPS", svd_max_flops)  # 0: Lanczos instead of the SVD
     # two identical dense bipartite blocks + noise nodes: λ1 has multiplicity 2, so γ = 0
     block = [(a, 4 + b) for a in range(4) for b in range(3)]
     edges = block + [(a + 7, b + 7) for a, b in block]
@@ -407,11 +418,28 @@ def test_sparse_spectral_path_with_zero_weights_and_solver_failure(monkeypatch):
     # A = L = 0: was an ArpackError traceback ("starting vector is zero")
     assert M.spectral_gap(zero) == 0.0 and M.spectral_radius(zero) == 0.0
 
-    def fail(*args, **kwargs):
-        raise expansion.spla.ArpackNoConvergence("no convergence", np.empty(0), np.empty((0, 0)))
-
-    monkeypatch.setattr(expansion.spla, "eigsh", fail)
-    with pytest.warns(M.MetricWarning, match="spectral_gap is NaN: ARPACK failed"):
+    monkeypatch.setattr(_lanczos, "MAX_MATVECS", 2)
+    with pytest.warns(M.MetricWarning, match="spectral_gap is NaN: Lanczos did not converge"):
         assert math.isnan(M.spectral_gap(g))
     with pytest.warns(M.MetricWarning, match="spectral_radius is NaN"):
         assert math.isnan(M.spectral_radius(g))
+
+
+def test_official_compat_rounds_weights_to_float16():
+    # metrics.md §0: the official encoder casts W to float16 (|W| < 6e-8 -> 0, the edge stays)
+    g = layered_dag([40, 50, 50, 30], p_edge=0.2, p_skip=0.05, seed=4)
+    weight = g.weight.copy()
+    weight[:5] = 1e-9  # rounds to 0 in float16, but stays an edge
+    g = MultipartiteGraph(src=g.src, dst=g.dst, weight=weight, num_nodes=g.num_nodes,
+                          layer_offsets=g.layer_offsets, layer_names=g.layer_names)
+    rounded = np.abs(weight.astype(np.float16).astype(np.float64))
+    assert M.node_strength(g, compat="official") == pytest.approx(2 * rounded.sum() / g.num_nodes, rel=1e-12)
+    assert M.node_strength(g) == pytest.approx(2 * np.abs(weight.astype(np.float64)).sum() / g.num_nodes, rel=1e-6)
+    assert M.node_strength(g, compat="official") != M.node_strength(g)
+    a16 = dense_adjacency(g, "official")
+    assert M.spectral_radius(g, compat="official") == pytest.approx(
+        np.linalg.eigvalsh(np.diag(a16.sum(1)) - a16)[-1], rel=1e-8)
+    row = M.topometrics(g, compat="official", motif_sample=1)
+    for name in ("node_strength", "spectral_radius", "spectral_gap"):
+        assert row[name] == getattr(M, name)(g, compat="official")
+    assert M.n_components(g) == M.topometrics(g)["n_components"]  # structure unchanged

@@ -14,9 +14,44 @@ and in-neighbours smaller ones. Slot ``s`` of an in part has in-position
 """
 from __future__ import annotations
 
-import numba
-import numpy as np
-from numba import njit, prange
+import os
+from pathlib import Path
+
+# numba's OpenMP threads (its default "omp" layer) otherwise spin after every parallel kernel and
+# starve the thread that runs the next step: on the loaded 2-core machine a 2-thread matvec took
+# 2.5x as long as a 1-thread one; passive waiting removes that. Set before numba loads its
+# OpenMP runtime (an explicit setting wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+
+
+def _configure_cache() -> None:
+    """Point numba's on-disk cache at ``~/.cache/sparsetopo/numba`` unless ``NUMBA_CACHE_DIR`` is set.
+
+    Why: ``cache=True`` alone writes next to the source, which fails in a read-only
+    site-packages; then every fresh process (each study worker, each CLI call) recompiles every
+    kernel (3-4 s quiet, minutes on a loaded machine). The variable is exported, so worker
+    processes share the same cache; numba re-reads ``NUMBA_*`` variables before compiling.
+    An unwritable home leaves numba's own choice (next to the source, else its user cache).
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cache_dir = base / "sparsetopo" / "numba"
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if not os.access(cache_dir, os.W_OK):
+        return
+    os.environ["NUMBA_CACHE_DIR"] = str(cache_dir)
+    numba.core.config.reload_config()
+
+
+_configure_cache()
 
 
 @njit(cache=True)
@@ -260,11 +295,80 @@ def adjacency_matvec(indptr, indices, adj_weight, x):
     return y
 
 
+@njit(cache=True, parallel=True)
+def adjacency_matmat(indptr, indices, adj_weight, x, strength, laplacian):
+    """Y = M X for an (n, r) block X in one pass over the CSR, column j with M = A, or with
+    M = L = D − A where ``laplacian[j]`` (D = diag(``strength``)). Reading each CSR slot once for
+    all r columns is what lets several Lanczos runs (γ on A, ρ on L) share a pass; r = 1 and 2
+    keep their sums in registers. float32 weights, float64 accumulation; O(r·|E|) flops."""
+    n = indptr.size - 1
+    r = x.shape[1]
+    y = np.zeros((n, r), np.float64)
+    for v in prange(n):
+        if r == 1:
+            acc0 = 0.0
+            for s in range(indptr[v], indptr[v + 1]):
+                acc0 += np.float64(adj_weight[s]) * x[indices[s], 0]
+            y[v, 0] = acc0
+        elif r == 2:
+            acc0 = 0.0
+            acc1 = 0.0
+            for s in range(indptr[v], indptr[v + 1]):
+                w = np.float64(adj_weight[s])
+                u = indices[s]
+                acc0 += w * x[u, 0]
+                acc1 += w * x[u, 1]
+            y[v, 0] = acc0
+            y[v, 1] = acc1
+        else:
+            for s in range(indptr[v], indptr[v + 1]):
+                w = np.float64(adj_weight[s])
+                u = indices[s]
+                for j in range(r):
+                    y[v, j] += w * x[u, j]
+        for j in range(r):
+            if laplacian[j]:
+                y[v, j] = strength[v] * x[v, j] - y[v, j]
+    return y
+
+
 # -- structure of U(G): cores, bridges, articulation points ---------------------------------------
 # Hand-written rather than NetworKit / igraph: building either library's graph from 1e8 edges
 # takes minutes (NetworKit GraphFromCoo measured at ~1.5 µs/edge on the shared 2-core machine,
 # igraph slower) and doubles the memory, while these textbook O(|V| + |E|) passes run on the CSR
 # that every metric already shares. Tests check them against networkx and NetworKit.
+
+
+@njit(cache=True)
+def component_labels(indptr, indices):
+    """Connected-component id of every node of the undirected CSR, numbered in order of each
+    component's smallest node id (as scipy's ``connected_components``); isolated nodes are
+    singletons. Breadth-first search on the shared int32 CSR: O(|V| + |E|) time, one int32 label
+    array and one queue of |V| ids (scipy would first copy the CSR as float64 data and int64
+    indices, 16 bytes per slot).
+    """
+    n = indptr.size - 1
+    labels = np.full(n, -1, np.int32)
+    queue = np.empty(max(n, 1), indices.dtype)
+    count = 0
+    for root in range(n):
+        if labels[root] >= 0:
+            continue
+        labels[root] = count
+        queue[0] = root
+        head = 0
+        tail = 1
+        while head < tail:
+            v = queue[head]
+            head += 1
+            for s in range(indptr[v], indptr[v + 1]):
+                w = indices[s]
+                if labels[w] < 0:
+                    labels[w] = count
+                    queue[tail] = w
+                    tail += 1
+        count += 1
+    return labels
 
 
 @njit(cache=True)

@@ -64,6 +64,15 @@ class PreparedGraph:
         """Start of each node's block in per-edge arrays indexed by in-position."""
         return np.concatenate([[0], np.cumsum(self.in_deg)]).astype(np.int64)
 
+    def abs_weights(self, compat: str = "default") -> np.ndarray:
+        """|w| per CSR slot (float32): as encoded, or for ``compat="official"`` rounded to float16
+        first, as the official encoder casts weights (``metrics.md`` §0; cached, 4 bytes a slot)."""
+        if compat == "default":
+            return self.adj_weight
+        if "adj_weight_f16" not in self.cache:
+            self.cache["adj_weight_f16"] = self.adj_weight.astype(np.float16).astype(np.float32)
+        return self.cache["adj_weight_f16"]
+
     @property
     def weights_finite(self) -> bool:
         return bool(np.isfinite(self.total_abs_weight))

@@ -1,6 +1,6 @@
 """Global connectivity of U(G): components, bridges and articulation points (``metrics.md`` §1
-rows 11-14). Components come from ``scipy.sparse.csgraph`` on the shared CSR; bridges and
-articulation points are an iterative O(|V| + |E|) pass over the same CSR (:mod:`._kernels` says why
+rows 11-14). Components, bridges and articulation points are iterative O(|V| + |E|) passes over
+the shared int32 CSR, without a copy of it (:mod:`._kernels` says why
 they are not NetworKit / igraph calls). Results are cached on the prepared graph.
 """
 from __future__ import annotations
@@ -12,17 +12,12 @@ from ._prepared import GraphLike, PreparedGraph, prepare
 
 
 def component_labels(graph: GraphLike) -> np.ndarray:
-    """Connected-component id (0..C-1) of every node of U(G); isolated nodes are singletons.
-    scipy's ``connected_components`` on the symmetric CSR, O(|V| + |E|)."""
-    from scipy.sparse import csr_array
-    from scipy.sparse.csgraph import connected_components
-
+    """Connected-component id (0..C-1, int32, numbered by smallest node id) of every node of U(G);
+    isolated nodes are singletons. Structure only (a zero |w| never hides an edge). Breadth-first
+    search on the shared CSR (:func:`._kernels.component_labels`), O(|V| + |E|), 8|V| bytes."""
     p = prepare(graph)
     if "components" not in p.cache:
-        # Structure only: ones as data, so a zero |w| never hides an edge.
-        structure = csr_array((np.ones(p.indices.size, dtype=np.int8), p.indices, p.indptr),
-                              shape=(p.num_nodes, p.num_nodes))
-        p.cache["components"] = connected_components(structure, directed=False)[1]
+        p.cache["components"] = _kernels.component_labels(p.indptr, p.indices)
     return p.cache["components"]
 
 

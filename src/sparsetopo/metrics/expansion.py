@@ -1,62 +1,50 @@
 """Expansion: spectral gap of A and spectral radius of L = D − A (``metrics.md`` §1 rows 15-16, §3).
 
 A is the symmetric |V|×|V| adjacency of U(G) with A_uv = A_vu = |w_uv| (stored once per direction,
-not doubled); D = diag(weighted degree). Graphs with |V| ≤ :data:`DENSE_MAX_NODES` use dense
-``eigvalsh``; larger ones ARPACK Lanczos (``scipy.sparse.linalg.eigsh``) on a numba matvec over
-the shared CSR (float32 |w|, float64 accumulation), each matvec O(|E|).
+not doubled); D = diag(weighted degree). Which solver (all exact to :data:`TOLERANCE`):
+
+* |V| ≤ :data:`DENSE_MAX_NODES`: dense ``eigvalsh`` (cheaper than any iteration there);
+* a graph with two node layers (every rolled BGE layer) is bipartite: the eigenvalues of A are
+  ±σ_i of the weighted biadjacency B plus |V| − 2·min(m, k) zeros, so the gap comes from the
+  singular values of the dense m×k B (O(m·k·min(m, k)), ties included) instead of the O(|V|³)
+  full spectrum, up to :data:`SVD_MAX_FLOPS`;
+* otherwise Lanczos (:mod:`._lanczos`) on the shared CSR. The gap's run (A) and the radius's run
+  (L = D·x − A·x) share every pass over the CSR (:func:`._kernels.adjacency_matmat`), so
+  whichever metric is asked first computes and caches both.
+
+``compat="official"`` rounds the weights to float16 first (the official encoder's cast,
+``metrics.md`` §0) and takes the magnitude rule for the gap.
 """
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse.linalg as spla
 
 from ..validation import check_choice
-from . import _kernels
+from . import _kernels, _lanczos
 from ._prepared import GraphLike, PreparedGraph, prepare
 from ._warn import nan_warning
 
-DENSE_MAX_NODES = 5000
-TOLERANCE = 1e-8  # ARPACK relative accuracy of the eigenvalues (metrics.md §3)
-#: Lanczos basis size (ARPACK ncv). Asking for exactly the eigenvalues needed (k = 2 for the gap)
-#: with a 40-vector basis took 41 matvecs on ResNet-20@0.98 where k = 4 took 174.
-LANCZOS_VECTORS = 40
+#: dense ``eigvalsh`` up to this many nodes (measured on the 2-core machine: 5 ms at 128 nodes,
+#: 0.3 s at 512, 2.6 s at 1024 when loaded, where Lanczos takes milliseconds).
+DENSE_MAX_NODES = 128
+#: the bipartite gap from a dense SVD while m·k·min(m, k) stays below this (about 0.1-1 s).
+SVD_MAX_FLOPS = 3e8
+TOLERANCE = 1e-8  # relative accuracy of the eigenvalues (metrics.md §3)
 #: share of the top eigenvector's mass a second component must hold to count as a tie.
 TIE_MASS = 1e-3
 
 
-def _dense_adjacency(p: PreparedGraph) -> np.ndarray:
+def weighted_degree(p: PreparedGraph, weights: np.ndarray | None = None) -> np.ndarray:
+    """Σ_{e∋v} |w_e| per node (= A·1), float64. O(|E|)."""
+    weights = p.adj_weight if weights is None else weights
+    return _kernels.adjacency_matvec(p.indptr, p.indices, weights, np.ones(p.num_nodes))
+
+
+def _dense_adjacency(p: PreparedGraph, weights: np.ndarray) -> np.ndarray:
     dense = np.zeros((p.num_nodes, p.num_nodes), dtype=np.float64)
     rows = np.repeat(np.arange(p.num_nodes), np.diff(p.indptr))
-    dense[rows, p.indices] = p.adj_weight
+    dense[rows, p.indices] = weights
     return dense
-
-
-def weighted_degree(p: PreparedGraph) -> np.ndarray:
-    """Σ_{e∋v} |w_e| per node (= A·1), float64. O(|E|)."""
-    return _kernels.adjacency_matvec(p.indptr, p.indices, p.adj_weight, np.ones(p.num_nodes))
-
-
-def _operator(p: PreparedGraph, laplacian: bool) -> spla.LinearOperator:
-    strength = weighted_degree(p) if laplacian else None
-
-    def matvec(x):
-        x = np.ascontiguousarray(x, dtype=np.float64).ravel()
-        ax = _kernels.adjacency_matvec(p.indptr, p.indices, p.adj_weight, x)
-        return strength * x - ax if laplacian else ax
-
-    return spla.LinearOperator((p.num_nodes, p.num_nodes), matvec=matvec, dtype=np.float64)
-
-
-def _start_vector(n: int) -> np.ndarray:
-    return 1.0 + 0.1 * np.random.default_rng(0).random(n)  # positive: overlaps every Perron vector
-
-
-def _top_algebraic(p: PreparedGraph, k: int, laplacian: bool, which: str = "LA"):
-    """(eigenvalues descending by ``which``, eigenvectors) of A or L; sparse Lanczos."""
-    vals, vecs = spla.eigsh(_operator(p, laplacian), k=k, which=which, tol=TOLERANCE,
-                            ncv=min(p.num_nodes, LANCZOS_VECTORS), v0=_start_vector(p.num_nodes))
-    order = np.argsort(-np.abs(vals) if which == "LM" else -vals)
-    return vals[order], vecs[:, order]
 
 
 def _check(p: PreparedGraph, metric: str, min_nodes: int = 2) -> float | None:
@@ -67,52 +55,84 @@ def _check(p: PreparedGraph, metric: str, min_nodes: int = 2) -> float | None:
     return None
 
 
-def spectral_gap(graph: GraphLike, *, compat: str = "default") -> float:
-    """γ(A) = λ1(A) − λ2(A): largest minus second-largest *algebraic* eigenvalue of the weighted
-    symmetric adjacency, counting multiplicity (so several components sharing the top eigenvalue
-    give 0).
-
-    On a non-bipartite U(G) (ResNet / WRN MGEs, through skip edges) this is the algebraic gap, not
-    the magnitude rule; on a bipartite one the two agree. ``compat="official"``: |λ|₍₁₎ − |λ|₍₃₎ of
-    the three largest-magnitude eigenvalues (NaN if |V| < 4). NaN (with a warning) if |V| < 2,
-    weights are not finite or the solver does not converge.
-
-    Sparse path: Lanczos for the top 2 algebraic eigenvalues; a tie of λ1 across components (which
-    a single Krylov space cannot see) is detected from the Perron vector's support per component
-    (more than :data:`TIE_MASS` of its mass outside the top component gives 0: a gap below the
-    solver's resolution). Cost: about 40-200 matvecs of O(|E|).
-    """
-    check_choice(compat, ("default", "official"), "compat")
-    p = prepare(graph)
-    bad = _check(p, "spectral_gap", 4 if compat == "official" else 2)
-    if bad is not None:
-        return bad
-    if p.num_edges == 0 or p.total_abs_weight == 0:  # A = 0: every eigenvalue is 0
-        return 0.0
-    try:
-        if compat == "official":
-            return _magnitude_gap(p)
-        if p.num_nodes <= DENSE_MAX_NODES:
-            vals = np.linalg.eigvalsh(_dense_adjacency(p))
-            return float(vals[-1] - vals[-2])
-        vals, vecs = _top_algebraic(p, 2, laplacian=False)
-        if _top_is_tied(p, vecs[:, 0]):
-            return 0.0
-        return float(vals[0] - vals[1])
-    except spla.ArpackError as exc:  # includes ArpackNoConvergence
-        return nan_warning("spectral_gap", f"ARPACK failed ({exc})")
+def _gap_of(values: np.ndarray, magnitude: bool) -> float:
+    """λ1 − λ2 (algebraic) or |λ|₍₁₎ − |λ|₍₃₎ (the official magnitude rule) of an eigenvalue list."""
+    if values.size < (3 if magnitude else 2):
+        return float("nan")
+    if magnitude:
+        mags = np.sort(np.abs(values))[::-1]
+        return float(mags[0] - mags[2])
+    top = np.sort(values)[::-1]
+    return float(top[0] - top[1])
 
 
-def _magnitude_gap(p: PreparedGraph) -> float:
-    if p.num_nodes <= DENSE_MAX_NODES:
-        mags = np.sort(np.abs(np.linalg.eigvalsh(_dense_adjacency(p))))[::-1]
+def _bipartite_spectrum(p: PreparedGraph, weights: np.ndarray) -> np.ndarray | None:
+    """Every eigenvalue of A from the singular values of B, if G has two node layers and the SVD
+    is cheap enough; else None."""
+    if p.layer_offsets.size != 3:
+        return None
+    m = int(p.layer_offsets[1])
+    k = p.num_nodes - m
+    if m == 0 or k == 0 or m * k * min(m, k) > SVD_MAX_FLOPS:
+        return None
+    biadjacency = np.zeros((m, k))
+    rows = np.repeat(np.arange(m), np.diff(p.indptr[:m + 1]))
+    biadjacency[rows, p.indices[:p.indptr[m]] - m] = weights[:p.indptr[m]]  # left rows: out parts only
+    sigma = np.linalg.svd(biadjacency, compute_uv=False)
+    return np.concatenate([sigma, -sigma, np.zeros(p.num_nodes - 2 * sigma.size)])
+
+
+def _spectra(p: PreparedGraph, compat: str) -> dict:
+    """{"gap": γ, "radius": ρ} for the weights of ``compat`` (cached): see the module docstring."""
+    key = ("spectra", compat)
+    if key in p.cache:
+        return p.cache[key]
+    weights = p.abs_weights(compat)
+    magnitude = compat == "official"
+    if p.num_edges == 0 or not np.any(weights):  # A = 0 and L = 0: every eigenvalue is 0
+        result = {"gap": 0.0, "radius": 0.0}
+    elif p.num_nodes <= DENSE_MAX_NODES:
+        adjacency = _dense_adjacency(p, weights)
+        result = {"gap": _gap_of(np.linalg.eigvalsh(adjacency), magnitude),
+                  "radius": float(np.linalg.eigvalsh(np.diag(adjacency.sum(axis=1)) - adjacency)[-1])}
     else:
-        mags = np.abs(_top_algebraic(p, 3, laplacian=False, which="LM")[0])
-    return float(mags[0] - mags[2])
+        result = _lanczos_spectra(p, weights, magnitude)
+    p.cache[key] = result
+    return result
+
+
+def _lanczos_spectra(p: PreparedGraph, weights: np.ndarray, magnitude: bool) -> dict:
+    """γ and ρ by Lanczos, sharing the CSR passes; the bipartite gap by SVD when cheap."""
+    strength = weighted_degree(p, weights)
+    spectrum = _bipartite_spectrum(p, weights)
+    radius_run = _lanczos.LanczosRun(p.num_nodes, 1, tol=TOLERANCE)
+    runs = [radius_run]
+    gap_run = None
+    if spectrum is None:
+        gap_run = _lanczos.LanczosRun(p.num_nodes, 3 if magnitude else 2, which="LM" if magnitude else "LA",
+                                      tol=TOLERANCE)
+        runs.append(gap_run)
+    operators = {id(radius_run): True, id(gap_run): False}
+
+    def multiply(block, active):
+        laplacian = np.array([operators[id(r)] for r in active])
+        return _kernels.adjacency_matmat(p.indptr, p.indices, weights, block, strength, laplacian)
+
+    _lanczos.run_together(runs, multiply)
+    radius = float(radius_run.values[0])
+    if gap_run is None:
+        gap = _gap_of(spectrum, magnitude)
+    elif magnitude:
+        gap = _gap_of(gap_run.values, True)
+    else:
+        gap = 0.0 if _top_is_tied(p, gap_run.ritz_vectors()[:, 0]) else float(gap_run.values[0] - gap_run.values[1])
+    return {"gap": gap, "radius": radius}
 
 
 def _top_is_tied(p: PreparedGraph, perron: np.ndarray) -> bool:
-    """True if the top eigenvector spreads over two or more components (λ1 has multiplicity > 1)."""
+    """True if the top eigenvector spreads over two or more components (λ1 has multiplicity > 1):
+    a single Krylov space sees one copy of a tied eigenvalue, so the tie is read from the Perron
+    vector's mass per component (more than :data:`TIE_MASS` outside the top one)."""
     from .components import component_labels
 
     mass = np.bincount(component_labels(p), weights=perron ** 2)
@@ -120,24 +140,41 @@ def _top_is_tied(p: PreparedGraph, perron: np.ndarray) -> bool:
     return mass.size > 1 and mass[1] > TIE_MASS
 
 
-def spectral_radius(graph: GraphLike) -> float:
+def _spectral(graph: GraphLike, metric: str, compat: str, min_nodes: int) -> float:
+    check_choice(compat, ("default", "official"), "compat")
+    p = prepare(graph)
+    bad = _check(p, metric, min_nodes)
+    if bad is not None:
+        return bad
+    try:
+        return _spectra(p, compat)["gap" if metric == "spectral_gap" else "radius"]
+    except _lanczos.NoConvergence as exc:
+        return nan_warning(metric, str(exc))
+
+
+def spectral_gap(graph: GraphLike, *, compat: str = "default") -> float:
+    """γ(A) = λ1(A) − λ2(A): largest minus second-largest *algebraic* eigenvalue of the weighted
+    symmetric adjacency, counting multiplicity (so several components sharing the top eigenvalue
+    give 0).
+
+    On a non-bipartite U(G) (ResNet / WRN MGEs, through skip edges) this is the algebraic gap, not
+    the magnitude rule; on a bipartite one the two agree. ``compat="official"``: |λ|₍₁₎ − |λ|₍₃₎ of
+    the three largest-magnitude eigenvalues with float16-rounded weights (NaN if |V| < 4). NaN
+    (with a warning) if |V| < 2, weights are not finite or the solver does not converge.
+
+    Sparse path: Lanczos for the top 2 algebraic eigenvalues (a tie of λ1 across components is
+    read from the Perron vector, :func:`_top_is_tied`), sharing its passes with
+    :func:`spectral_radius`. Cost: tens to a few hundred passes of O(|E|).
+    """
+    return _spectral(graph, "spectral_gap", compat, 4 if compat == "official" else 2)
+
+
+def spectral_radius(graph: GraphLike, *, compat: str = "default") -> float:
     """ρ(L) = λ_max(D − A) of the weighted Laplacian (L is PSD, so this is its largest eigenvalue).
 
     Sanity bound λ_max(L) ≤ max_{uv∈E} (s_u + s_v). NaN (with a warning) if |V| < 2, weights are
-    not finite or the solver does not converge. Dense ``eigvalsh`` up to 5000 nodes, else
-    Lanczos on the numba matvec (O(|E|) per iteration).
+    not finite or the solver does not converge. ``compat="official"`` rounds the weights to
+    float16 first. Dense up to :data:`DENSE_MAX_NODES` nodes, else Lanczos (about 20 passes of
+    O(|E|), shared with :func:`spectral_gap`).
     """
-    p = prepare(graph)
-    bad = _check(p, "spectral_radius")
-    if bad is not None:
-        return bad
-    if p.num_edges == 0 or p.total_abs_weight == 0:  # L = 0
-        return 0.0
-    try:
-        if p.num_nodes <= DENSE_MAX_NODES:
-            adjacency = _dense_adjacency(p)
-            laplacian = np.diag(adjacency.sum(axis=1)) - adjacency
-            return float(np.linalg.eigvalsh(laplacian)[-1])
-        return float(_top_algebraic(p, 1, laplacian=True)[0][0])
-    except spla.ArpackError as exc:  # includes ArpackNoConvergence
-        return nan_warning("spectral_radius", f"ARPACK failed ({exc})")
+    return _spectral(graph, "spectral_radius", compat, 2)

@@ -45,13 +45,16 @@ def _bound_difference(pattern: np.ndarray, normalize_bound: bool, compat: str) -
     return (bound - mu) / bound
 
 
-def _layer_arrays(layer: BipartiteGraph) -> tuple[np.ndarray, np.ndarray]:
+def _layer_arrays(layer: BipartiteGraph, compat: str = "default") -> tuple[np.ndarray, np.ndarray]:
+    """Dense 0/1 pattern and |W| biadjacency (float64; ``compat="official"``: W rounded to float16
+    first, the official encoder's cast, ``metrics.md`` §0)."""
     if not isinstance(layer, BipartiteGraph):
         raise ValidationError(f"Ramanujan metrics need a BipartiteGraph (rolled layer), got {type(layer).__name__}")
     pattern = np.zeros((layer.num_left, layer.num_right), dtype=np.float64)
     weights = np.zeros_like(pattern)
     pattern[layer.src, layer.dst] = 1.0
-    np.add.at(weights, (layer.src, layer.dst), np.abs(layer.weight.astype(np.float64)))
+    weight = layer.weight.astype(np.float16) if compat == "official" else layer.weight
+    np.add.at(weights, (layer.src, layer.dst), np.abs(weight.astype(np.float64)))
     return pattern, weights
 
 
@@ -92,10 +95,11 @@ def ramanujan_metrics(layer: BipartiteGraph, *, normalize_bound: bool = True, gr
     * ``delta_r_imdb``: unweighted mean over the kept H_d (:func:`regular_subgraphs`) of the
       per-subgraph Δr (with d_L = d, d_R = mean right degree in H_d). NaN if none is kept.
     * ``lambda_imsg``: mean over the same H_d of λ1 − λ2 of the *weighted* |W| adjacency (not
-      normalised). NaN exactly where ``delta_r_imdb`` is NaN, or if a weight is not finite.
+      normalised; ``compat="official"`` rounds W to float16 first). NaN exactly where
+      ``delta_r_imdb`` is NaN, or if a weight is not finite.
     """
     check_choice(compat, ("default", "official"), "compat")
-    pattern, weights = _layer_arrays(layer)
+    pattern, weights = _layer_arrays(layer, compat)
     result = {"delta_r": _bound_difference(_drop_isolated(pattern), normalize_bound, compat)}
     groups = regular_subgraphs(pattern, group_rule)
     if not groups:

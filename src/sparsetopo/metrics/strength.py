@@ -32,17 +32,20 @@ def k_core(graph: GraphLike) -> float:
     return float(coreness(p).mean())
 
 
-def node_strength(graph: GraphLike, *, strength: str = "in+out") -> float:
+def node_strength(graph: GraphLike, *, strength: str = "in+out", compat: str = "default") -> float:
     """Mean weighted degree: mean_v Σ_{e∋v} |w_e| = 2·Σ_e |w_e| / |V| (``strength="in+out"``,
     the default and the official code), or Σ_e |w_e| / |V| (``strength="in"``, Table 2's wording).
 
-    float64 accumulation of |w|. NaN (with a warning) if |V| = 0 or a weight is not finite. O(|E|).
+    float64 accumulation of |w|; ``compat="official"`` rounds each weight to float16 first
+    (``metrics.md`` §0). NaN (with a warning) if |V| = 0 or a weight is not finite. O(|E|).
     """
     check_choice(strength, ("in+out", "in"), "strength")
+    check_choice(compat, ("default", "official"), "compat")
     p = prepare(graph)
     if p.num_nodes == 0:
         return float("nan")
     if not p.weights_finite:
         return nan_warning("node_strength", "a weight is NaN or infinite")
     factor = 2.0 if strength == "in+out" else 1.0
-    return float(factor * p.total_abs_weight / p.num_nodes)
+    total = p.total_abs_weight if compat == "default" else float(p.abs_weights(compat).sum(dtype=np.float64)) / 2
+    return float(factor * total / p.num_nodes)

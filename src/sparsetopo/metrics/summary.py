@@ -27,7 +27,8 @@ def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,
     (looked up as ``<layer name>.weight``); NaN where absent.
     ``motif_sample``: None for the exact ``motifs_4``; an int s, or ``"official"`` (s = ⌊0.001|V|⌋),
     for igraph's ESU estimate from s random roots, reported as ``motifs_4_sample`` = s (MGE only).
-    ``compat="official"`` reproduces the official code where it deviates (and implies the 0.1%-root
+    ``compat="official"`` reproduces the official code where it deviates (float16-rounded weights
+    included, and it implies the 0.1%-root
     motif estimate unless ``motif_sample`` is given). ``progress``: a tqdm bar (TTY only).
     The arrays are prepared once and shared (:func:`~sparsetopo.metrics.prepare`); a function that
     fills several columns (the Ramanujan metrics) runs once.
