@@ -65,8 +65,8 @@ def test_kaiming_init_is_seeded_and_fan_in():
 
 
 def test_bad_names_are_rejected():
-    with pytest.raises(ValidationError, match="unknown model 'resnet18'"):
-        build("resnet18")
+    with pytest.raises(ValidationError, match="unknown model 'resnet101'"):
+        build("resnet101")
     with pytest.raises(ValidationError, match="shortcut"):
         build("resnet20", shortcut="C")
 

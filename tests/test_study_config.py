@@ -74,7 +74,7 @@ def test_overrides_are_validated():
 
 
 BAD = {
-    "unknown model": ('models = ["resnet20"]', 'models = ["resnet50"]', "grid.models"),
+    "unknown model": ('models = ["resnet20"]', 'models = ["resnet101"]', "grid.models"),
     "unknown pruner": ('pruners = ["snip", "er"]', 'pruners = ["snip", "magnitude"]', "grid.pruners"),
     "unknown dataset": ('datasets = ["digits"]', 'datasets = ["mnist"]', "grid.datasets"),
     "sparsity 1": ("sparsities = [0.9, 0.98]", "sparsities = [0.9, 1.0]", "grid.sparsities"),

@@ -46,7 +46,7 @@ def test_recipe_validation(kwargs, word):
 
 def test_unknown_names_and_bad_shortening():
     with pytest.raises(ValidationError, match="unknown model"):
-        Recipe.paper("resnet50", "cifar10")
+        Recipe.paper("resnet101", "cifar10")
     with pytest.raises(ValidationError, match="unknown dataset"):
         Recipe.paper("resnet20", "imagenet")
     with pytest.raises(ValidationError, match="epochs"):

@@ -53,3 +53,8 @@ class PoolError(ValidationError):
 
 class StudyConfigError(ValidationError):
     """A study description is invalid; the message names the offending key."""
+
+
+class MemoryEstimateError(SparsetopoError, MemoryError):
+    """A run would need more memory than the machine has (or than ``max_memory`` allows); raised
+    before the run starts, with the estimate, instead of being killed half-way."""

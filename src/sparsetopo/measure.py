@@ -35,13 +35,16 @@ class Measurement:
 def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iterable[str] = ENCODINGS,
             groups: Iterable[str] = registry.DEFAULT_GROUPS, *, compat: str = "default",
             motif_sample: int | str | None = None, progress: bool = False,
-            stage: StageHook | None = None) -> Measurement:
+            stage: StageHook | None = None, max_memory: int | str | None = None) -> Measurement:
     """Encode ``model`` (with ``masks``; None: the model's own masks) for each of ``encodings`` and
     measure the registered metrics of ``groups`` (``topometrics``, ``ramanujan``, ``layer_density``,
     ``effective``) into pool rows (see :func:`sparsetopo.metrics.summary.graph_rows`).
 
     ``compat`` / ``motif_sample`` as for :func:`sparsetopo.metrics.topometrics` (the motif estimate
     applies to the MGE only). ``stage(name)`` wraps ``"encode <kind>"`` and ``"metrics <kind>"``.
+    ``max_memory`` (bytes or e.g. ``"16G"``; default: the machine's memory): before the MGE is
+    encoded, its |V| and |E| are counted from the masks and the encoder's and the metrics' peak
+    estimates checked against it (:class:`~sparsetopo.errors.MemoryEstimateError`, no OOM kill).
     """
     from .encoding import encode
     from .masks import get_masks
@@ -58,10 +61,24 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
     out = Measurement()
     for kind in encodings:
         layered = ENCODING_REGISTRY[kind].layered
+        if not layered:
+            _check_metrics_memory(model, masks, input_shape, compat, max_memory)
         with stage(f"encode {kind}"):
-            graph = encode(model, input_shape, kind=kind, masks=masks)
+            graph = encode(model, input_shape, kind=kind, masks=masks, max_memory=max_memory)
         with stage(f"metrics {kind}"):
             rows = graph_rows(graph, kind, groups, mask_values=from_masks, compat=compat, progress=progress,
-                              motif_sample=None if layered else motif_sample)
+                              motif_sample=None if layered else motif_sample, max_memory=max_memory)
         (out.layer_rows if layered else out.rows).extend(rows)
     return out
+
+
+def _check_metrics_memory(model, masks, input_shape, compat: str, max_memory) -> None:
+    """Before encoding an MGE: would its metrics fit? (|V|, |E| counted from the masks, no edges.)"""
+    from ._memory import check_memory
+    from .encoding import count_mge
+    from .metrics import estimate_memory
+
+    nodes, edges = count_mge(model, input_shape, masks)
+    check_memory(estimate_memory(nodes, edges, compat), max_memory,
+                 f"the metrics of {type(model).__name__} at input shape {tuple(input_shape)} "
+                 f"({nodes} nodes, {edges} edges)")

@@ -18,13 +18,16 @@ Examples:
   sparsetopo encode --model resnet20 --masks m.safetensors --encoding mge --out g.npz
   sparsetopo encode --model resnet20 --shortcut A --encoding rolled --out layers.npz
   sparsetopo encode --model conv6 --input-shape 3 16 16 --encoding mge --out small.npz
+  sparsetopo encode --model resnet18 --masks m.safetensors --input-shape 3 224 224 --out r18.npz
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
-    parser.add_argument("--model", required=True, help="architecture: conv6, resnet20, resnet32, wrn28_2")
-    parser.add_argument("--num-classes", type=int, default=10, help="classes (default 10)")
+    parser.add_argument("--model", required=True,
+                        help="architecture: conv6, resnet20, resnet32, wrn28_2, resnet18, resnet50")
+    parser.add_argument("--num-classes", type=int, default=None,
+                        help="classes (default: the model's, 10; 1000 for resnet18 / resnet50)")
     parser.add_argument("--shortcut", choices=("A", "B"), help="ResNet shortcut option (default: the model's, B)")
     parser.add_argument("--masks", metavar="FILE", help="mask file (safetensors); omit for a dense network")
     parser.add_argument("--seed", type=seed_arg, default=0, help="weight-init seed (default 0)")
@@ -35,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="G.npz", help="output file")
     parser.add_argument("--no-identity-skips", action="store_true",
                         help="MGE: leave out identity-shortcut edges (the official code's encoding)")
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="refuse (with the estimate) an MGE whose encoding would need more than SIZE, "
+                             "e.g. 16G (default: this machine's memory)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -66,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         check_masks_cover_model(masks, model, args.masks)
     graph = encode(model, tuple(args.input_shape), kind=args.encoding, masks=masks,
                    identity_skips=not args.no_identity_skips,
-                   progress=not args.no_progress and sys.stderr.isatty())
+                   progress=not args.no_progress and sys.stderr.isatty(), max_memory=args.max_memory)
     ENCODING_REGISTRY[args.encoding].save(graph, args.out)  # an OSError is an OutputError naming the file
     if not ENCODING_REGISTRY[args.encoding].layered:
         nodes, edges, layers = graph.num_nodes, graph.num_edges, graph.num_layers - 1

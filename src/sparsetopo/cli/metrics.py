@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--masks", metavar="FILE", help="mask file (safetensors) for --model; omit for dense")
     parser.add_argument("--encoding", default="mge", choices=ENCODINGS,
                         help="encoding of --model (default: mge)")
-    parser.add_argument("--num-classes", type=int, default=10, help="classes of --model (default 10)")
+    parser.add_argument("--num-classes", type=int, default=None,
+                        help="classes of --model (default: the model's, 10; 1000 for resnet18 / resnet50)")
     parser.add_argument("--input-shape", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
                         help="input shape of --model (default 3 32 32)")
     parser.add_argument("--seed", type=seed_arg, default=0, help="weight-init seed of --model (default 0)")
@@ -45,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compat", choices=("default", "official"), default="default",
                         help="'official' reproduces the official code where it deviates (metrics.md §1, §4)")
     parser.add_argument("--out", metavar="FILE", help="write the values as .json or .csv")
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="refuse (with the estimate) an MGE whose encoding or metrics would need more "
+                             "than SIZE, e.g. 16G (default: this machine's memory)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -68,6 +72,7 @@ def _rows(args: argparse.Namespace, motif_sample) -> list[dict]:
     if args.graph is not None:
         from ..graph import load_graph
 
+        _check_file_memory(args)
         graph = load_graph(args.graph)  # validated: a missing, truncated or crafted file is one named error
         kind = getattr(graph, "kind", "mge")
         _check_motif_sample(kind, motif_sample)
@@ -75,7 +80,8 @@ def _rows(args: argparse.Namespace, motif_sample) -> list[dict]:
         from ..metrics.summary import graph_rows
 
         return _shown(graph_rows(graph, kind, _groups(args, kind), mask_values={"layer_density": graph_layer_density(graph)},
-                                 motif_sample=motif_sample, compat=args.compat, progress=not args.no_progress))
+                                 motif_sample=motif_sample, compat=args.compat, progress=not args.no_progress,
+                                 max_memory=args.max_memory))
     _check_motif_sample(args.encoding, motif_sample)
     from .. import masks as masks_mod
     from ..measure import measure
@@ -86,8 +92,36 @@ def _rows(args: argparse.Namespace, motif_sample) -> list[dict]:
     if masks is not None:
         masks_mod.apply_masks(model, masks)
     result = measure(model, masks, tuple(args.input_shape), (args.encoding,), _groups(args, args.encoding),
-                     motif_sample=motif_sample, compat=args.compat, progress=not args.no_progress)
+                     motif_sample=motif_sample, compat=args.compat, progress=not args.no_progress,
+                     max_memory=args.max_memory)
     return _shown(result.rows + result.layer_rows)
+
+
+def _check_file_memory(args: argparse.Namespace) -> None:
+    """Before loading an MGE file: would it and its metrics fit? |E| from the stored array header."""
+    import zipfile
+
+    import numpy as np
+
+    from .._memory import check_memory
+    from ..metrics import estimate_memory
+
+    try:
+        with zipfile.ZipFile(args.graph) as archive:
+            if "src.npy" not in archive.namelist() or "num_nodes.npy" not in archive.namelist():
+                return  # not an MGE file: load_graph says what is wrong with it
+            with archive.open("src.npy") as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape = read_header(fh)[0]
+            with archive.open("num_nodes.npy") as fh:
+                nodes = int(np.lib.format.read_array(fh, allow_pickle=False))
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return  # load_graph reports a damaged file
+    edges = int(shape[0]) if len(shape) == 1 else 0
+    check_memory(estimate_memory(nodes, edges, args.compat), args.max_memory,
+                 f"the metrics of {args.graph} ({nodes} nodes, {edges} edges)")
 
 
 def _groups(args: argparse.Namespace, encoding: str) -> tuple[str, ...]:

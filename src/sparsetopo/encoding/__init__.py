@@ -15,12 +15,13 @@ from ..errors import ValidationError
 from ..graph import (BipartiteGraph, LayerGraphs, MultipartiteGraph, load_bipartite_npz, load_graph,
                      save_bipartite_npz, save_graph)
 from ..validation import check_choice, check_input_shape
+from .memory import count_mge
 from .registry import ENCODING_REGISTRY, ENCODINGS, LAYER_ENCODINGS, NETWORK_ENCODINGS, Encoding
 
 
 def encode(model, input_shape=None, kind: str = "mge",
            masks: Mapping[str, Any] | None = None, identity_skips: bool = True, *,
-           progress: bool = False) -> MultipartiteGraph | LayerGraphs:
+           progress: bool = False, max_memory: int | str | None = None) -> MultipartiteGraph | LayerGraphs:
     """Encode ``model`` (with its masks) as a graph.
 
     Parameters
@@ -39,6 +40,10 @@ def encode(model, input_shape=None, kind: str = "mge",
     identity_skips : MGE only; ``False`` leaves out the weight-1 edges of identity /
         parameter-free shortcuts (the official code encodes only convolutional shortcuts).
     progress : show a tqdm bar over the layers (MGE).
+    max_memory : bytes, or a size like ``"16G"``. MGE: |V| and |E| are counted from the plan and
+        the masks first (:func:`count_mge`, no edge built); if the estimated peak
+        (:func:`.memory.estimate_memory`) exceeds ``max_memory`` (default: what the machine
+        has), a :class:`~sparsetopo.errors.MemoryEstimateError` gives the estimate instead.
 
     Raises :class:`~sparsetopo.errors.UnsupportedOpError` for an op the MGE encoder does not
     know (naming the fx node and module path), a :class:`ValidationError` when ``input_shape`` has
@@ -56,7 +61,7 @@ def encode(model, input_shape=None, kind: str = "mge",
         _check_input_fits(model, input_shape)
     _warn_fully_pruned(model, masks, kind)
     return ENCODING_REGISTRY[kind].encoder(model, input_shape, masks, identity_skips=identity_skips,
-                                           progress=progress)
+                                           progress=progress, max_memory=max_memory)
 
 
 def _default_input_shape(model) -> tuple[int, int, int]:
@@ -94,6 +99,6 @@ def _warn_fully_pruned(model, masks, kind: str) -> None:
     warn_fully_pruned(layer_masks, f"encoding ({kind})", stacklevel=4)
 
 
-__all__ = ["ENCODINGS", "ENCODING_REGISTRY", "Encoding", "LAYER_ENCODINGS", "NETWORK_ENCODINGS", "encode",
+__all__ = ["ENCODINGS", "ENCODING_REGISTRY", "Encoding", "LAYER_ENCODINGS", "NETWORK_ENCODINGS", "encode", "count_mge",
            "MultipartiteGraph", "BipartiteGraph", "LayerGraphs", "save_bipartite_npz", "load_bipartite_npz",
            "load_graph", "save_graph"]

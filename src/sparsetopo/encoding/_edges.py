@@ -94,6 +94,56 @@ EDGE_RULES: dict[str, Callable[..., list[Edges]]] = {
 }
 
 
+# -- edge counts without the edges (the memory estimate, encoding/memory.py) ----------------------
+def conv2d_edge_count(src: np.ndarray, mask: np.ndarray, *, dst_shape: tuple, stride: tuple[int, int],
+                      padding: tuple[int, int], dilation: tuple[int, int], groups: int, **_) -> int:
+    """Number of edges :func:`conv2d_edges` would produce, without producing them: per kernel
+    offset, Σ_c (kept weights reading channel c) × (source nodes in channel c's valid window).
+    O(C_in·H·W·kh·kw) time, O(C_in) memory beyond the maps."""
+    _, c_in, h, w = src.shape
+    c_out, ho, wo = dst_shape
+    kh, kw = mask.shape[2:]
+    cin_g, cout_g = c_in // groups, c_out // groups
+    present = src >= 0
+    total = 0
+    for u in range(kh):
+        i0, i1, sy = _valid_outputs(h, ho, stride[0], padding[0], dilation[0], u)
+        for v in range(kw):
+            j0, j1, sx = _valid_outputs(w, wo, stride[1], padding[1], dilation[1], v)
+            if i0 >= i1 or j0 >= j1:
+                continue
+            y0, x0 = i0 * stride[0] + sy, j0 * stride[1] + sx
+            window = present[:, :, y0:y0 + (i1 - i0 - 1) * stride[0] + 1:stride[0],
+                             x0:x0 + (j1 - j0 - 1) * stride[1] + 1:stride[1]]
+            per_channel = window.sum(axis=(0, 2, 3), dtype=np.int64)  # (C_in,)
+            o, cp = np.nonzero(mask[:, :, u, v])
+            total += int(per_channel[(o // cout_g) * cin_g + cp].sum(dtype=np.int64))
+    return total
+
+
+def linear_edge_count(src: np.ndarray, mask: np.ndarray, **_) -> int:
+    """Number of edges :func:`linear_edges` would produce: Σ_i kept(·, i) × source nodes of i."""
+    per_feature = (src >= 0).reshape(-1, src.shape[-1]).sum(axis=0, dtype=np.int64)
+    return int((mask.sum(axis=0, dtype=np.int64) * per_feature).sum())
+
+
+def identity_edge_count(src: np.ndarray, dst_shape: tuple, **_) -> int:
+    """Number of edges :func:`identity_edges` would produce: one per present source slot, after
+    broadcasting ``src`` to the destination shape (a gate's operand may be smaller)."""
+    present = src >= 0
+    shape = np.broadcast_shapes(present.shape, (1, *dst_shape))
+    return int(np.count_nonzero(np.broadcast_to(present, shape)))
+
+
+#: connectivity kind -> edge count (same arguments as the rule, ``dst_shape`` for ``dst``)
+EDGE_COUNTS: dict[str, Callable[..., int]] = {
+    "conv2d": conv2d_edge_count,
+    "linear": linear_edge_count,
+    "identity": identity_edge_count,
+    "gate": identity_edge_count,
+}
+
+
 def concat_and_free(arrays: list[np.ndarray]) -> np.ndarray:
     """``np.concatenate`` that releases each input as soon as it is copied (lower peak memory)."""
     if len(arrays) == 1:

@@ -37,11 +37,18 @@ class Encoding:
 
 
 def _encode_mge(model, input_shape, masks: Mapping[str, Any] | None, *, identity_skips: bool = True,
-                progress: bool = False) -> MultipartiteGraph:
+                progress: bool = False, max_memory=None) -> MultipartiteGraph:
+    """Trace, count |V| and |E| from the plan and the masks, check the memory estimate, encode."""
+    from .._memory import check_memory
     from ..tracing import trace
-    from .unrolled import encode_mge
+    from .memory import estimate_memory
+    from .unrolled import count_mge, encode_mge
 
-    return encode_mge(trace(model, input_shape), model, masks, identity_skips=identity_skips, progress=progress)
+    net = trace(model, input_shape)
+    nodes, edges, plan = count_mge(net, model, masks, identity_skips)
+    check_memory(estimate_memory(nodes, edges), max_memory,
+                 f"encoding {type(model).__name__} at input shape {tuple(input_shape)} ({nodes} nodes, {edges} edges)")
+    return encode_mge(net, model, masks, identity_skips=identity_skips, progress=progress, plan=plan)
 
 
 def _encode_rolled(model, input_shape, masks, **_options) -> LayerGraphs:

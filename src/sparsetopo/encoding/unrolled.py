@@ -46,7 +46,7 @@ from ..errors import UnsupportedOpError
 from ..masks import effective_weights, get_masks, validate_masks
 from ..tracing import VALUE_META, TracedNetwork, TracedOp, attention_error
 from . import _nodemaps as nm
-from ._edges import EDGE_RULES, concat_and_free, merge_duplicates
+from ._edges import EDGE_COUNTS, EDGE_RULES, concat_and_free, merge_duplicates
 from ..graph import MultipartiteGraph, id_dtype
 
 CONSTANT = "<constant>"  #: env value of a tensor that does not depend on the network input
@@ -452,7 +452,7 @@ def _may_repeat(srcs: list[np.ndarray]) -> bool:
 
 
 def encode_mge(net: TracedNetwork, model: nn.Module, masks: Mapping[str, Any] | None = None,
-               identity_skips: bool = True, progress: bool = False) -> MultipartiteGraph:
+               identity_skips: bool = True, progress: bool = False, plan: "_Planner | None" = None) -> MultipartiteGraph:
     """The MGE of a traced network (see the module docstring; spec encoding.md).
 
     ``masks`` (validated; layers absent keep the model's own masks, or stay dense) decide the edges,
@@ -468,7 +468,7 @@ def encode_mge(net: TracedNetwork, model: nn.Module, masks: Mapping[str, Any] | 
     mask_of = {name: m.numpy() for name, m in {**get_masks(model), **given}.items()}
     weight_of = {name: w.numpy() for name, w in effective_weights(model, masks).items()}
 
-    plan = _Planner(net, identity_skips).run()
+    plan = _Planner(net, identity_skips).run() if plan is None else plan
     order, offsets, final_of_prov = _resolve(plan)
     num_nodes = int(offsets[-1])
     by_layer: dict[int, list[_Job]] = {}
@@ -507,3 +507,20 @@ def encode_mge(net: TracedNetwork, model: nn.Module, masks: Mapping[str, Any] | 
     }
     return MultipartiteGraph(src=src, dst=dst, weight=weight, num_nodes=num_nodes, layer_offsets=offsets,
                              layer_names=tuple(names[i] for i in order), meta=meta)
+
+
+def count_mge(net: TracedNetwork, model: nn.Module, masks: Mapping[str, Any] | None = None,
+              identity_skips: bool = True) -> tuple[int, int, _Planner]:
+    """(|V|, |E|, plan) of the MGE :func:`encode_mge` would build, from the plan (node maps,
+    O(|V|)) and the masks, without building an edge: the edge count is exact before duplicate
+    (src, dst) pairs are merged (overlapping pooling windows), so an upper bound, exact for
+    convolution / linear / identity chains. Pass the plan on to :func:`encode_mge`."""
+    given = validate_masks(model, masks) if masks is not None else {}
+    mask_of = {name: m.numpy() for name, m in {**get_masks(model), **given}.items()}
+    plan = _Planner(net, identity_skips).run()
+    nodes = sum(layer.size for layer in plan.layers if layer.merged_into is None)
+    edges = 0
+    for job in plan.jobs:
+        extra = {} if job.param is None else {"mask": mask_of[job.param]}
+        edges += EDGE_COUNTS[job.rule](job.src.numpy(), dst_shape=tuple(job.dst.shape), **extra, **job.geometry)
+    return int(nodes), int(edges), plan

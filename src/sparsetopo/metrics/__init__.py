@@ -30,7 +30,7 @@ from .normalize import normalize
 
 #: public name -> submodule that defines it
 _EXPORTS: dict[str, str] = {
-    "PreparedGraph": "_prepared", "prepare": "_prepared", "MetricWarning": "_warn",
+    "PreparedGraph": "_prepared", "prepare": "_prepared", "estimate_memory": "_prepared", "MetricWarning": "_warn",
     "cut_edges": "components", "cut_nodes": "components", "mean_component_size": "components",
     "n_components": "components", "layer_density": "density", "spectral_gap": "expansion",
     "spectral_radius": "expansion", "disconnected_nodes": "local", "removable_in": "local",

@@ -149,10 +149,24 @@ def run_together(runs: list[LanczosRun], multiply) -> None:
     and OpenBLAS threads spinning beside numba's (the matvec) made each call 100× slower on the
     shared 2-core machine (ResNet-20: 21 ms per 191k-vector norm).
     """
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):
+    with single_blas_thread():
         _advance_all(runs, multiply)
+
+
+_CONTROLLER = None
+
+
+def single_blas_thread():
+    """Context manager: BLAS / LAPACK on one thread. The spectral steps call BLAS on n-vectors and
+    LAPACK on small dense matrices, which gain nothing from threads, while spinning OpenBLAS
+    threads beside numba's slowed each call up to 100× on the shared machine. The threadpoolctl
+    controller (a scan of the loaded libraries, 6 ms) is built once per process."""
+    global _CONTROLLER
+    if _CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
 def _advance_all(runs: list[LanczosRun], multiply) -> None:

@@ -17,6 +17,9 @@ not doubled); D = diag(weighted degree). Which solver (all exact to :data:`TOLER
 """
 from __future__ import annotations
 
+import contextlib
+
+import numba
 import numpy as np
 
 from ..validation import check_choice
@@ -30,6 +33,9 @@ DENSE_MAX_NODES = 128
 #: the bipartite gap from a dense SVD while m·k·min(m, k) stays below this (about 0.1-1 s).
 SVD_MAX_FLOPS = 3e8
 TOLERANCE = 1e-8  # relative accuracy of the eigenvalues (metrics.md §3)
+#: below this many CSR slots the block products run on one numba thread: waking a second thread
+#: costs more than the product (rolled layers: 39 ms a call when loaded, microseconds serial).
+PARALLEL_MIN_SLOTS = 1 << 20
 #: share of the top eigenvector's mass a second component must hold to count as a tie.
 TIE_MASS = 1e-3
 
@@ -85,8 +91,25 @@ def _bipartite_spectrum(p: PreparedGraph, weights: np.ndarray) -> np.ndarray | N
 def _spectra(p: PreparedGraph, compat: str) -> dict:
     """{"gap": γ, "radius": ρ} for the weights of ``compat`` (cached): see the module docstring."""
     key = ("spectra", compat)
-    if key in p.cache:
-        return p.cache[key]
+    if key not in p.cache:
+        with _lanczos.single_blas_thread(), _numba_threads(p):
+            p.cache[key] = _compute_spectra(p, compat)
+    return p.cache[key]
+
+
+@contextlib.contextmanager
+def _numba_threads(p: PreparedGraph):
+    """One numba thread for graphs below :data:`PARALLEL_MIN_SLOTS`, else the configured count."""
+    previous = numba.get_num_threads()
+    if p.indices.size < PARALLEL_MIN_SLOTS:
+        numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _compute_spectra(p: PreparedGraph, compat: str) -> dict:
     weights = p.abs_weights(compat)
     magnitude = compat == "official"
     if p.num_edges == 0 or not np.any(weights):  # A = 0 and L = 0: every eigenvalue is 0
@@ -97,7 +120,6 @@ def _spectra(p: PreparedGraph, compat: str) -> dict:
                   "radius": float(np.linalg.eigvalsh(np.diag(adjacency.sum(axis=1)) - adjacency)[-1])}
     else:
         result = _lanczos_spectra(p, weights, magnitude)
-    p.cache[key] = result
     return result
 
 

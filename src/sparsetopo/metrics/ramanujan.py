@@ -99,6 +99,13 @@ def ramanujan_metrics(layer: BipartiteGraph, *, normalize_bound: bool = True, gr
       ``delta_r_imdb`` is NaN, or if a weight is not finite.
     """
     check_choice(compat, ("default", "official"), "compat")
+    from ._lanczos import single_blas_thread
+
+    with single_blas_thread():  # small SVDs: threads only add contention (see single_blas_thread)
+        return _ramanujan(layer, normalize_bound, group_rule, compat)
+
+
+def _ramanujan(layer: BipartiteGraph, normalize_bound: bool, group_rule: str, compat: str) -> dict[str, float]:
     pattern, weights = _layer_arrays(layer, compat)
     result = {"delta_r": _bound_difference(_drop_isolated(pattern), normalize_bound, compat)}
     groups = regular_subgraphs(pattern, group_rule)

@@ -9,14 +9,15 @@ from ..graph import BipartiteGraph
 from ..errors import ValidationError
 from ..validation import check_choice
 from . import neighbourhood, registry
-from ._prepared import GraphLike, prepare
+from .._memory import check_memory
+from ._prepared import GraphLike, estimate_memory, prepare
 
 COMPAT_CHOICES = ("default", "official")
 
 
 def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,), *, encoding: str | None = None,
               mask_values: Mapping[str, Any] | None = None, motif_sample: int | str | None = None,
-              compat: str = "default", progress: bool = False) -> dict:
+              compat: str = "default", progress: bool = False, max_memory: int | str | None = None) -> dict:
     """One row of raw metric values of one graph: ``nodes`` (|V|), ``edges`` (|E|), then the
     registered metrics of ``groups`` that apply to ``encoding``, in registry order.
 
@@ -31,9 +32,14 @@ def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,
     included, and it implies the 0.1%-root
     motif estimate unless ``motif_sample`` is given). ``progress``: a tqdm bar (TTY only).
     The arrays are prepared once and shared (:func:`~sparsetopo.metrics.prepare`); a function that
-    fills several columns (the Ramanujan metrics) runs once.
+    fills several columns (the Ramanujan metrics) runs once. Before that, the peak memory is
+    estimated (:func:`~._prepared.estimate_memory`); above ``max_memory`` (bytes or e.g. ``"16G"``;
+    default: what the machine has) a :class:`~sparsetopo.errors.MemoryEstimateError` gives it.
     """
     check_choice(compat, COMPAT_CHOICES, "compat")
+    if hasattr(graph, "num_edges"):
+        check_memory(estimate_memory(graph.num_nodes, graph.num_edges, compat), max_memory,
+                     f"the metrics of a graph with {graph.num_nodes} nodes and {graph.num_edges} edges")
     layered = isinstance(graph, BipartiteGraph)
     encoding = encoding or ("rolled" if layered else "mge")
     if compat == "official" and motif_sample is None and not layered:
@@ -72,14 +78,14 @@ def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,
 
 def graph_rows(graph, encoding: str, groups: Iterable[str] = registry.DEFAULT_GROUPS, *,
                mask_values: Mapping[str, Any] | None = None, motif_sample: int | str | None = None,
-               compat: str = "default", progress: bool = False) -> list[dict]:
+               compat: str = "default", progress: bool = False, max_memory: int | str | None = None) -> list[dict]:
     """Pool rows of one encoding result: one row (``encoding`` + :func:`graph_row`) for a network
     graph, one per layer (``encoding``, ``layer`` index, ``layer_name`` + :func:`graph_row`) for a
     layered result. Values are plain Python numbers (JSON-ready; NaN kept as float NaN)."""
     if not isinstance(graph, list):
         return [{"encoding": encoding, **_plain(graph_row(graph, groups, encoding=encoding, mask_values=mask_values,
                                                           motif_sample=motif_sample, compat=compat,
-                                                          progress=progress))}]
+                                                          progress=progress, max_memory=max_memory))}]
     return [{"encoding": encoding, "layer": index, "layer_name": layer.name,
              **_plain(graph_row(layer, groups, encoding=encoding, mask_values=mask_values, motif_sample=motif_sample,
                                 compat=compat))}
@@ -111,12 +117,13 @@ def _plain(row: dict) -> dict[str, float | int | None]:
 
 
 def topometrics(graph: GraphLike, *, motif_sample: int | str | None = None, compat: str = "default",
-                progress: bool = False) -> dict:
+                progress: bool = False, max_memory: int | str | None = None) -> dict:
     """Raw topometrics of an MGE (16 columns) or of one rolled BGE layer (10 columns), plus
     ``nodes`` (|V|) and ``edges`` (|E|): :func:`graph_row` of the topometrics group.
     Normalisation is :func:`sparsetopo.metrics.normalize`'s job.
     """
-    return graph_row(graph, (registry.FEATURE_GROUP,), motif_sample=motif_sample, compat=compat, progress=progress)
+    return graph_row(graph, (registry.FEATURE_GROUP,), motif_sample=motif_sample, compat=compat, progress=progress,
+                     max_memory=max_memory)
 
 
 def __getattr__(name: str):

@@ -1,4 +1,5 @@
-"""Model registry: the four architectures of the paper (App. A.2, spec models-and-pruning.md §1).
+"""Model registry: the four architectures of the paper (App. A.2, spec models-and-pruning.md §1),
+plus torchvision's ImageNet ResNet-18 / ResNet-50 (1000 classes by default).
 
 >>> model = build("resnet20", num_classes=10, seed=0)
 
@@ -15,6 +16,7 @@ from torch import nn
 from ..errors import ValidationError
 from ..validation import check_choice, check_scalar, check_seed
 from .conv6 import Conv6, conv6
+from .imagenet_resnet import ImageNetResNet, resnet18, resnet50
 from .init import init_weights
 from .resnet import CifarResNet, resnet20, resnet32
 from .small_cnn import SmallCNN, cnn_m, cnn_s
@@ -26,6 +28,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet32": resnet32,
     "wrn28_2": wrn28_2,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
     # beyond the paper: small CNNs for the digits demo (minutes for a hundred networks on 2 cores)
     "cnn_s": cnn_s,
     "cnn_m": cnn_m,
@@ -42,19 +46,27 @@ MODEL_OPTIONS: dict[str, tuple[str, ...]] = {
     "resnet20": ("in_channels", "shortcut"),
     "resnet32": ("in_channels", "shortcut"),
     "wrn28_2": ("in_channels",),
+    "resnet18": ("in_channels",),
+    "resnet50": ("in_channels",),
     "cnn_s": ("in_channels", "input_size"),
     "cnn_m": ("in_channels", "input_size"),
 }
+#: classes when ``build`` is not told (the paper's models: CIFAR-10; the ImageNet ones: 1000)
+DEFAULT_NUM_CLASSES: dict[str, int] = {"resnet18": 1000, "resnet50": 1000}
 
 
-def build(name: str, num_classes: int = 10, *, seed: int | None = None, **kwargs) -> nn.Module:
+def build(name: str, num_classes: int | None = None, *, seed: int | None = None, **kwargs) -> nn.Module:
     """Build model ``name`` with Kaiming-normal (fan_in) weights and zero biases.
+
+    ``num_classes``: None gives the model's default (:data:`DEFAULT_NUM_CLASSES`, else 10).
 
     ``seed`` seeds a private ``torch.Generator`` for the init (the global RNG is not touched);
     ``None`` draws from the global RNG. Extra ``kwargs`` go to the constructor (``shortcut="A"``
     for the CIFAR ResNets, ``in_channels``, ``input_size`` for Conv-6).
     """
     check_choice(name, MODELS, "model")
+    if num_classes is None:
+        num_classes = DEFAULT_NUM_CLASSES.get(name, 10)
     num_classes = check_scalar(num_classes, "num_classes", int, min_val=2, max_val=MAX_NUM_CLASSES)
     if seed is not None:
         seed = check_seed(seed)
@@ -74,4 +86,5 @@ def build(name: str, num_classes: int = 10, *, seed: int | None = None, **kwargs
 
 
 __all__ = ["MODELS", "MODEL_NAMES", "build", "init_weights", "Conv6", "CifarResNet", "WideResNet",
-           "conv6", "resnet20", "resnet32", "wrn28_2", "SmallCNN", "cnn_s", "cnn_m"]
+           "conv6", "resnet20", "resnet32", "wrn28_2", "SmallCNN", "cnn_s", "cnn_m", "ImageNetResNet",
+           "resnet18", "resnet50", "DEFAULT_NUM_CLASSES"]

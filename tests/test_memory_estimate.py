@@ -1,0 +1,78 @@
+"""Memory estimates before encode / metrics runs: exact counts from the masks, a named error."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import sparsetopo.metrics as M
+from sparsetopo import _memory
+from sparsetopo.cli import main
+from sparsetopo.encoding import count_mge, encode
+from sparsetopo.errors import MemoryEstimateError, ValidationError
+from sparsetopo.masks import prunable_parameters, save_masks
+from sparsetopo.models import build
+
+
+def _masks(model, density, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return {k: torch.rand(p.shape, generator=gen) < density for k, p in prunable_parameters(model).items()}
+
+
+@pytest.mark.parametrize("name,shape", [("resnet20", (3, 16, 16)), ("conv6", (3, 16, 16)), ("wrn28_2", (3, 8, 8))])
+@pytest.mark.parametrize("identity_skips", [True, False])
+def test_counts_match_the_encoded_graph(name, shape, identity_skips):
+    kwargs = {"input_size": shape[1]} if name == "conv6" else {}
+    model = build(name, seed=1, **kwargs)
+    masks = _masks(model, 0.3)
+    graph = encode(model, shape, masks=masks, identity_skips=identity_skips)
+    assert count_mge(model, shape, masks, identity_skips) == (graph.num_nodes, graph.num_edges)
+
+
+def test_parse_memory():
+    assert _memory.parse_memory("16G") == 16 * 2**30
+    assert _memory.parse_memory("512 MiB") == 512 * 2**20
+    assert _memory.parse_memory(1000) == 1000 and _memory.parse_memory(None) is None
+    for bad in ("lots", "-1G", "0", True):
+        with pytest.raises(ValidationError, match="max_memory"):
+            _memory.parse_memory(bad)
+
+
+def test_encode_refuses_above_max_memory_with_the_estimate():
+    model = build("resnet20", seed=0)
+    with pytest.raises(MemoryEstimateError, match=r"needs about [0-9.]+ GiB, more than max_memory \(1.0 GiB\)"):
+        encode(model, (3, 16, 16), max_memory="1G")
+    assert encode(model, (3, 8, 8), max_memory="64G").num_edges > 0
+
+
+def test_machine_memory_is_the_default_limit(monkeypatch):
+    monkeypatch.setattr(_memory, "machine_memory", lambda: 2**30)
+    with pytest.raises(MemoryEstimateError, match="this machine's memory"):
+        encode(build("resnet20", seed=0), (3, 16, 16))
+
+
+def test_topometrics_refuses_above_max_memory():
+    graph = encode(build("resnet20", seed=0), (3, 8, 8), masks=_masks(build("resnet20", seed=0), 0.1))
+    estimate = M.estimate_memory(graph.num_nodes, graph.num_edges)
+    assert estimate > M.estimate_memory(graph.num_nodes, 0)
+    with pytest.raises(MemoryEstimateError, match=f"{graph.num_edges} edges"):
+        M.topometrics(graph, max_memory=estimate - 1)
+    assert M.topometrics(graph, max_memory=estimate)["edges"] == graph.num_edges
+
+
+def test_cli_encode_and_metrics_report_the_estimate(tmp_path, capsys):
+    code = main(["encode", "--model", "resnet18", "--input-shape", "3", "64", "64", "--max-memory", "1G",
+                 "--out", str(tmp_path / "g.npz"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and "error:" in err and "GiB" in err and "max_memory" in err
+    assert not (tmp_path / "g.npz").exists()
+    model = build("resnet20", seed=0)
+    save_masks(_masks(model, 0.1), tmp_path / "m.safetensors")
+    code = main(["metrics", "--model", "resnet20", "--masks", str(tmp_path / "m.safetensors"), "--input-shape", "3", "16",
+                 "16", "--max-memory", "1.001G"])
+    assert code == 2 and "metrics of CifarResNet" in capsys.readouterr().err
+    assert main(["encode", "--model", "resnet20", "--masks", str(tmp_path / "m.safetensors"), "--input-shape", "3", "8",
+                 "8", "--out", str(tmp_path / "small.npz"), "--no-progress"]) == 0
+    code = main(["metrics", str(tmp_path / "small.npz"), "--max-memory", "1G"])
+    assert code == 2 and "small.npz" in capsys.readouterr().err
+    assert main(["metrics", str(tmp_path / "small.npz"), "--max-memory", "8G", "--no-progress"]) == 0
