@@ -8,6 +8,7 @@ calls included: what one CLI call pays), "warm" a second identical encode.
 
     python benchmarks/encode.py            # resnet20, resnet32, wrn28_2, conv6 × 0.6, 0.9, 0.98
     python benchmarks/encode.py --quick    # resnet20 × all, wrn28_2 @ 0.9
+    flock /work/heavy.lock python benchmarks/encode.py --models resnet18 --sparsities 0.9 --input-shape 3 224 224
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ import subprocess
 import sys
 import time
 
-MODELS = ("resnet20", "resnet32", "wrn28_2", "conv6")
+MODELS = ("resnet20", "resnet32", "wrn28_2", "conv6", "resnet18", "resnet50")
+DEFAULT_MODELS = MODELS[:4]
 SPARSITIES = (0.6, 0.9, 0.98)
 
 
@@ -27,7 +29,7 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def measure(model_name: str, sparsity: float, seed: int = 0) -> dict:
+def measure(model_name: str, sparsity: float, seed: int = 0, input_shape=(3, 32, 32)) -> dict:
     """Encode one configuration in this process and return its figures."""
     import torch
 
@@ -46,13 +48,13 @@ def measure(model_name: str, sparsity: float, seed: int = 0) -> dict:
         masks[name] = keep.view_as(module.weight)
     base = _rss_mb()
     t0 = time.perf_counter()
-    graph = encode(model, (3, 32, 32), kind="mge", masks=masks)
+    graph = encode(model, tuple(input_shape), kind="mge", masks=masks)
     cold = time.perf_counter() - t0
     peak = _rss_mb()
     nodes, edges = graph.num_nodes, graph.num_edges
     del graph
     t0 = time.perf_counter()
-    encode(model, (3, 32, 32), kind="mge", masks=masks)
+    encode(model, tuple(input_shape), kind="mge", masks=masks)
     warm = time.perf_counter() - t0
     return {"model": model_name, "sparsity": sparsity, "nodes": nodes, "edges": edges, "cold_s": round(cold, 2),
             "warm_s": round(warm, 2), "base_rss_mb": round(base), "peak_rss_mb": round(peak)}
@@ -61,12 +63,14 @@ def measure(model_name: str, sparsity: float, seed: int = 0) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a small subset")
-    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS, choices=MODELS)
+    parser.add_argument("--input-shape", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"),
+                        help="e.g. 3 224 224 for resnet18 / resnet50 at ImageNet size (issue 16: <= 60 s)")
     parser.add_argument("--sparsities", nargs="+", type=float, default=SPARSITIES)
     parser.add_argument("--one", nargs=2, metavar=("MODEL", "SPARSITY"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure(args.one[0], float(args.one[1]))))
+        print(json.dumps(measure(args.one[0], float(args.one[1]), input_shape=args.input_shape)))
         return 0
     configs = [(m, s) for m in args.models for s in args.sparsities]
     if args.quick:
@@ -74,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'model':10s} {'sparsity':>8s} {'nodes':>9s} {'edges':>12s} {'cold s':>7s} {'warm s':>7s} "
           f"{'base MB':>8s} {'peak MB':>8s}")
     for model_name, sparsity in configs:
-        proc = subprocess.run([sys.executable, __file__, "--one", model_name, str(sparsity)],
+        proc = subprocess.run([sys.executable, __file__, "--one", model_name, str(sparsity),
+                               "--input-shape", *map(str, args.input_shape)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{model_name:10s} {sparsity:8.2f} failed: {proc.stderr.strip().splitlines()[-1:]}")
