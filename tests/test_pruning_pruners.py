@@ -15,14 +15,18 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from sparsetopo.masks import get_masks, layer_density, masks_digest, prunable_modules
 from sparsetopo.models import build, init_weights
-from sparsetopo.pruning import PRUNER_NAMES, PruningWarning, keep_count, prune
+from sparsetopo.pruning import PRUNER_NAMES, PRUNERS, PruningWarning, keep_count, prune
 
 torch.set_num_threads(1)
 
 SHAPE = (3, 8, 8)  # small inputs keep the tests fast; the models pool adaptively
 FAST = {"snip": {"batch_size": 32}, "grasp": {"samples_per_class": 3, "batch_size": 32},
-        "prospr": {"batch_size": 16}, "synflow": {"iterations": 20}}
-DATA_DRIVEN = ("snip", "grasp", "prospr")
+        "prospr": {"batch_size": 16}, "synflow": {"iterations": 20}, "synflow_l2": {"iterations": 20},
+        "iter_snip": {"steps": 3, "batch_size": 32}, "force": {"steps": 3, "batch_size": 32},
+        "ntk_sap": {"iterations": 2, "rounds": 1, "samples_per_class": 1}}
+DATA_DRIVEN = tuple(name for name in PRUNER_NAMES if PRUNERS[name].needs_data)
+#: pruners whose masks depend only on the weights (no randomness at all)
+SEED_FREE = ("synflow", "synflow_l2")
 
 
 def random_dataset(n: int = 256, seed: int = 0, shape=SHAPE, classes: int = 10) -> TensorDataset:
@@ -182,7 +186,7 @@ def test_same_seed_same_masks_different_seed_different_masks(pruner, data):
     a, b = run(pruner, 0.9, data, seed=0), run(pruner, 0.9, data, seed=0)
     assert masks_digest(a) == masks_digest(b)
     c = run(pruner, 0.9, data, seed=1)
-    if pruner == "synflow":  # deterministic given the weights
+    if pruner in SEED_FREE:  # deterministic given the weights
         assert masks_digest(a) == masks_digest(c)
     else:
         assert masks_digest(a) != masks_digest(c)
@@ -233,8 +237,11 @@ def test_user_cnn_without_registry_names():
 
     data = random_dataset(64, shape=(1, 10, 10), classes=3)
     for pruner in PRUNER_NAMES:
-        opts = {"batch_size": 16} if pruner in ("snip", "prospr") else {}
+        opts = {"batch_size": 16} if pruner in ("snip", "prospr", "iter_snip", "force") else {}
         opts |= {"samples_per_class": 4} if pruner == "grasp" else {}
+        opts |= {"steps": 3} if pruner in ("iter_snip", "force") else {}
+        opts |= {"fc_density": 0.1} if pruner == "erk_plus" else {}  # its classifier is 72 % of the net
+        opts |= FAST["ntk_sap"] if pruner == "ntk_sap" else {}
         masks = prune(Tiny(), pruner, 0.8, data=data, **opts)  # synflow infers (1, 10, 10) from it
         assert kept(masks) == keep_count(0.2, 36 + 216 + 648)
 

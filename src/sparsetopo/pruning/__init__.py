@@ -1,4 +1,5 @@
-"""Pruning at initialization: SNIP, GraSP, SynFlow, ProsPr, Uniform, ER, ERK on any Conv2d/Linear net.
+"""Pruning at initialization on any Conv2d/Linear net: the paper's SNIP, GraSP, SynFlow, ProsPr, Uniform,
+ER, ERK and the newer SynFlow-L2, iterative SNIP, FORCE, Uniform+, ERK+, IGQ (one module each).
 
 >>> from sparsetopo.models import build
 >>> masks = prune(build("resnet20", seed=0), "erk", 0.9, seed=0)
@@ -20,7 +21,8 @@ from torch import nn
 from ..errors import ValidationError
 from ..masks import apply_masks, clone_model, prunable_modules, prunable_parameters, remove_masks
 from ..validation import check_choice, check_device, check_input_shape, check_scalar, check_seed, check_sparsity
-from . import grasp, layerwise, prospr, snip, synflow
+from . import (erk_plus, force, grasp, igq, iter_snip, layerwise, prospr, snip, synflow, synflow_l2,
+               uniform_plus)
 from .batches import batch_stream, resolve_data
 from .core import (MaskDict, PruneContext, PruningError, PruningWarning, global_topk, keep_count,
                    largest_remainder_counts, probe_forward, warn_empty_layers, weights_of)
@@ -46,6 +48,12 @@ PRUNERS: dict[str, PrunerSpec] = {
     "uniform": PrunerSpec(layerwise.make_layerwise_pruner("uniform"), False, False, layerwise.OPTIONS_UNIFORM),
     "er": PrunerSpec(layerwise.make_layerwise_pruner("er"), False, False, layerwise.OPTIONS_ER),
     "erk": PrunerSpec(layerwise.make_layerwise_pruner("erk"), False, False, layerwise.OPTIONS_ERK),
+    "synflow_l2": PrunerSpec(synflow_l2.prune_synflow_l2, False, True, synflow_l2.OPTIONS, iterative=True),
+    "iter_snip": PrunerSpec(iter_snip.prune_iter_snip, True, True, iter_snip.OPTIONS, iterative=True),
+    "force": PrunerSpec(force.prune_force, True, True, force.OPTIONS, iterative=True),
+    "uniform_plus": PrunerSpec(uniform_plus.prune_uniform_plus, False, False, uniform_plus.OPTIONS),
+    "erk_plus": PrunerSpec(erk_plus.prune_erk_plus, False, False, erk_plus.OPTIONS),
+    "igq": PrunerSpec(igq.prune_igq, False, False, igq.OPTIONS),
 }
 PRUNER_NAMES: tuple[str, ...] = tuple(PRUNERS)
 #: pruners that iterate (progress bar in the CLI)
@@ -130,7 +138,8 @@ def _attach_data(ctx: PruneContext, scoring: nn.Module, spec: PrunerSpec, data: 
 #: option -> (type, smallest allowed value)
 OPTION_RANGES: dict[str, tuple[type, float]] = {
     "batch_size": (int, 1), "samples_per_class": (int, 1), "num_iters": (int, 1), "iterations": (int, 1),
-    "inner_steps": (int, 0), "temperature": (float, 1e-12), "lr": (float, 0.0), "momentum": (float, 0.0)}
+    "inner_steps": (int, 0), "temperature": (float, 1e-12), "lr": (float, 0.0), "momentum": (float, 0.0),
+    "steps": (int, 1), "num_batches": (int, 1)}
 #: switches that must be real booleans (a string such as "false" would otherwise count as True)
 BOOL_OPTIONS: tuple[str, ...] = ("bernoulli", "snip_xavier_reinit", "detach_first_momentum")
 

@@ -9,7 +9,8 @@ Conventions (spec models-and-pruning.md §2):
   position, deterministically.
 * A layer-wise pruner keeps exactly ``k_l`` weights in layer ``l``, with ``k_l`` the largest-remainder
   rounding of the quotas ``d_l·N_l`` so that ``Σ k_l = n_keep`` and ``0 ≤ k_l ≤ N_l``; positions are
-  uniform without replacement (``torch.randperm`` with the seeded generator).
+  uniform without replacement (:func:`sample_exact` with the seeded generator: a Bernoulli draft
+  fixed up to the exact count, about one pass over the weights).
 * Scores are ``dict[str, Tensor]`` keyed by parameter name (like masks), one tensor per prunable
   weight, of the weight's shape. NaN/inf in a score is an error naming the layer.
 """
@@ -121,16 +122,90 @@ def random_layer_masks(counts: Mapping[str, int], shapes: Mapping[str, torch.Siz
                        generator: torch.Generator) -> MaskDict:
     """Per layer, ``counts[l]`` kept positions drawn uniformly without replacement.
 
-    Positions = the first ``k_l`` entries of ``torch.randperm(N_l, generator=generator)``, layers in
-    order, so the masks are a function of the generator state.
+    Layers in order, each with :func:`sample_exact`, so the masks are a function of the generator
+    state (deterministic per seed). Cost: about one pass over the weights.
     """
-    out = {}
-    for name, shape in shapes.items():
-        size = math.prod(shape)
-        flat = torch.zeros(size, dtype=torch.bool)
-        flat[torch.randperm(size, generator=generator)[: counts[name]]] = True
-        out[name] = flat.reshape(shape)
-    return out
+    return {name: sample_exact(math.prod(shape), counts[name], generator).reshape(shape)
+            for name, shape in shapes.items()}
+
+
+#: random 64-bit words drawn per call (32 MiB), each giving four 15-bit uniforms
+RAND_CHUNK = 1 << 22
+#: resolution of the Bernoulli draft: p is rounded to a multiple of 2**-15 (the fix-up corrects it)
+DRAFT_BITS = 15
+
+
+def sample_exact(size: int, k: int, generator: torch.Generator) -> torch.Tensor:
+    """Flat bool mask of ``size`` entries with exactly ``k`` True, uniform over all k-subsets.
+
+    Algorithm (one pass over the weights instead of a permutation of all of them):
+
+    1. Bernoulli draft: entry i is drafted iff ``u_i < t``, the u_i i.i.d. uniform 15-bit integers
+       (four per random 64-bit word, ``Tensor.random_`` with ``generator``) and
+       ``t = round(p·2^15)``, ``p = k/size`` (the complement is drafted when ``k > size/2``, so the
+       draft is the smaller side). The draft is exchangeable: given its size K', it is a uniform
+       K'-subset.
+    2. Exact fix-up: if K' > k, remove K' − k drafted entries chosen uniformly without
+       replacement; if K' < k, add k − K' undrafted entries chosen uniformly without replacement
+       (:func:`_first_distinct` on random draws). A uniform subset of a uniform subset, or a uniform
+       subset plus a uniform extension, is again uniform, so the result is a uniform k-subset.
+
+    |K' − k| ≲ size·2^-16 + sqrt(size·p), small next to step 1. Cost O(size) time: ~size/4 random
+    words and a few vectorised passes; memory O(size) bits plus a 32 MiB buffer. The masks differ
+    from the permutation-based sampler used before (both are uniform; each is deterministic per seed).
+    """
+    size, k = int(size), int(k)
+    if not 0 <= k <= size:
+        raise ValueError(f"cannot keep {k} of {size} positions")
+    flip = 2 * k > size
+    target = size - k if flip else k
+    draft = torch.empty(size, dtype=torch.bool)
+    threshold = round(target / size * (1 << DRAFT_BITS)) if size else 0
+    for start in range(0, size, 4 * RAND_CHUNK):
+        span = min(size - start, 4 * RAND_CHUNK)
+        words = torch.empty((span + 3) // 4, dtype=torch.int64).random_(generator=generator)
+        uniforms = torch.bitwise_and(words.view(torch.int16)[:span], (1 << DRAFT_BITS) - 1)
+        torch.lt(uniforms, threshold, out=draft[start:start + span])
+    have = int(torch.count_nonzero(draft))
+    if have > target:
+        _fix_up(draft, have - target, False, generator)
+    elif have < target:
+        _fix_up(draft, target - have, True, generator)
+    return ~draft if flip else draft
+
+
+def _fix_up(draft: torch.Tensor, count: int, value: bool, generator: torch.Generator) -> None:
+    """Set ``count`` entries of ``draft`` that are ``not value`` to ``value``, uniformly without
+    replacement: rejection sampling over all positions (expected size/|eligible| draws per pick),
+    or indexing the eligible positions when they are too few for that to be cheap."""
+    size = draft.numel()
+    eligible = size - int(torch.count_nonzero(draft)) if value else int(torch.count_nonzero(draft))
+    if 8 * count > eligible:  # rejection would cost more than ~size/8 draws
+        positions = torch.nonzero(draft != value).reshape(-1)
+        picks = positions[_first_distinct(lambda n: torch.randint(eligible, (n,), generator=generator), count)]
+    else:
+        def draw(n: int) -> torch.Tensor:
+            candidates = torch.randint(size, (n * max(1, size // eligible),), generator=generator)
+            return candidates[draft[candidates] != value]
+        picks = _first_distinct(draw, count)
+    draft[picks] = value
+
+
+def _first_distinct(draw, m: int) -> torch.Tensor:
+    """The first ``m`` distinct values of the stream ``draw(n)`` (n values per call), in order.
+
+    If ``draw`` yields i.i.d. uniform values over a set S (|S| ≥ m), the first m distinct values of
+    the stream form a uniform m-subset of S. Expected cost O(m) when m ≤ |S|/2 (the callers'
+    case); the result is a function of the generator behind ``draw``.
+    """
+    chosen = torch.empty(0, dtype=torch.int64)
+    while chosen.numel() < m:
+        stream = torch.cat([chosen, draw(2 * (m - chosen.numel()) + 16)])
+        values, inverse = torch.unique(stream, return_inverse=True)
+        first = torch.full((values.numel(),), stream.numel(), dtype=torch.int64)
+        first.scatter_reduce_(0, inverse, torch.arange(stream.numel()), reduce="amin")
+        chosen = stream[torch.sort(first).values][:m]
+    return chosen
 
 
 def warn_empty_layers(masks: Mapping[str, torch.Tensor], pruner: str) -> list[str]:

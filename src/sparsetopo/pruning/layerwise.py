@@ -89,6 +89,15 @@ def layer_counts(kind: str, shapes: Mapping[str, torch.Size], density: float,
     return largest_remainder_counts(quotas, sizes, keep_count(density, sum(sizes.values())))
 
 
+def masks_from_densities(densities: Mapping[str, float], shapes: Mapping[str, torch.Size], n_keep: int,
+                         generator: torch.Generator) -> MaskDict:
+    """Exact-count masks for target layer densities: largest-remainder counts of d_l·N_l summing to
+    ``n_keep``, uniform positions per layer (the common last step of every layer-wise pruner)."""
+    sizes = {n: math.prod(s) for n, s in shapes.items()}
+    quotas = {n: densities[n] * sizes[n] for n in shapes}
+    return random_layer_masks(largest_remainder_counts(quotas, sizes, n_keep), shapes, generator)
+
+
 def official_er_densities(shapes: Mapping[str, torch.Size], density: float) -> dict[str, float]:
     """The authors' ER densities ε·Σdims/Πdims with their late-stopping ε search (uncapped)."""
     target = density * sum(math.prod(s) for s in shapes.values())

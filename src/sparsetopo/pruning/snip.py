@@ -27,6 +27,17 @@ def snip_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> ScoreDict
     return {name: (w.detach() * g).abs() for (name, w), g in zip(weights.items(), grads)}
 
 
+def snip_gradients(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> ScoreDict:
+    """``{name: ∂CE/∂w}`` averaged over ``batches`` (one forward + backward each; model in its mode)."""
+    weights = weights_of(model)
+    total = {name: torch.zeros_like(w) for name, w in weights.items()}
+    for x, y in batches:
+        loss = F.cross_entropy(model(x), y)
+        for acc, grad in zip(total.values(), torch.autograd.grad(loss, list(weights.values()))):
+            acc += grad / len(batches)
+    return total
+
+
 def prune_snip(model: nn.Module, ctx: PruneContext) -> MaskDict:
     """SNIP masks: score one batch in train mode, keep the global top ``n_keep``."""
     (x, y), = take_batches(ctx, int(ctx.options["batch_size"]), 1)

@@ -29,12 +29,14 @@ def synflow_schedule(total: int, density: float, iterations: int) -> list[int]:
 
 
 @torch.no_grad()
-def linearize(model: nn.Module) -> nn.Module:
-    """Eval mode, float64, every floating state entry replaced by its absolute value (in place)."""
+def linearize(model: nn.Module, power: int = 1) -> nn.Module:
+    """Eval mode, float64, every floating state entry x replaced by |x|^power (in place)."""
     model.eval().double()
     for tensor in model.state_dict().values():
         if tensor.is_floating_point():
             tensor.abs_()
+            if power != 1:
+                tensor.pow_(power)
     return model
 
 
@@ -46,16 +48,18 @@ def synflow_scores(model: nn.Module, ones: torch.Tensor) -> ScoreDict:
     return {name: (w.detach() * g).abs() for (name, w), g in zip(weights.items(), grads)}
 
 
-def prune_synflow(model: nn.Module, ctx: PruneContext) -> MaskDict:
-    """SynFlow masks: ``iterations`` rounds of rescoring and global top-k among the kept weights."""
-    linearize(model)
+def prune_synflow(model: nn.Module, ctx: PruneContext, power: int = 1) -> MaskDict:
+    """SynFlow masks: ``iterations`` rounds of rescoring and global top-k among the kept weights.
+
+    ``power`` = 2 gives SynFlow-L2 (:mod:`.synflow_l2`): the state is squared instead of |·|."""
+    linearize(model, power)
     weights = weights_of(model)
     originals = {name: w.detach().clone() for name, w in weights.items()}
     masks = {name: torch.ones(w.shape, dtype=torch.bool) for name, w in weights.items()}
     ones = torch.ones((1, *ctx.input_shape), dtype=torch.float64, device=ctx.device)
     total = sum(w.numel() for w in weights.values())
     schedule = synflow_schedule(total, ctx.density, int(ctx.options["iterations"]))
-    for count in tqdm(schedule, desc="synflow", disable=None if ctx.progress else True, leave=False):
+    for count in tqdm(schedule, desc=ctx.pruner, disable=None if ctx.progress else True, leave=False):
         with torch.no_grad():
             for name, w in weights.items():
                 w.copy_(originals[name] * masks[name].to(w.device))
