@@ -60,6 +60,11 @@ def test_presets():
     assert sum(not c.is_dense for c in cells) == 4 * 3 * 5 * 7 * 3 == 1260
     assert sum(c.is_dense for c in cells) == 4 * 3 * 3
     assert paper.epochs == "paper" and paper.sparsities == (0.6, 0.8, 0.9, 0.95, 0.98)
+    assert paper.pruners == ("snip", "grasp", "synflow", "prospr", "uniform", "er", "erk")  # the paper's, unchanged
+    modern = load_preset("modern")
+    new = {"synflow_l2", "iter_snip", "force", "ntk_sap", "uniform_plus", "erk_plus", "igq"}
+    assert new <= set(modern.pruners) and modern.sparsities == paper.sparsities and modern.models == paper.models
+    assert sum(not c.is_dense for c in modern.cells()) == 4 * 3 * 5 * len(modern.pruners) * 3
     with pytest.raises(StudyConfigError, match="preset"):
         load_preset("huge")
 

@@ -80,6 +80,8 @@ def test_real_cells_killed_during_metrics_resume_without_redoing_work(tmp_path, 
     assert len(pool) == 1 and pool.loc[0, "pruner"] == "er" and pool.loc[0, "sparsity"] == 0.98
     assert pool.loc[0, "dense_accuracy"] == store.read_result(dense)["accuracy"]
     assert pool.loc[0, "edges"] > 0 and pool.loc[0, "nodes"] > 0
+    assert abs(pool.loc[0, "density"] - 0.02) < 1e-5  # nominal; ER at 98 % leaves dead weights
+    assert 0 < pool.loc[0, "effective_density"] <= pool.loc[0, "density"]
     n_layers = 19 + 2 + 1  # ResNet-20 (shortcut B): convs, shortcut convs, classifier
     assert (layers.groupby("encoding").size() == n_layers).all() and set(layers["encoding"]) == {"rolled", "rolled_channel"}
     assert layers["layer_density"].between(0, 1).all() and {"delta_r", "lambda_imsg"} <= set(layers.columns)

@@ -20,6 +20,10 @@ from .encoding.registry import ENCODING_REGISTRY, ENCODINGS
 from .metrics import registry
 from .validation import check_choice
 
+#: per-network columns of every MGE (non-layered) row, from the masks: nominal density (kept / N)
+#: and effective density (kept weights on an input->output path / N, :mod:`sparsetopo.effective`)
+NETWORK_DENSITIES = ("density", "effective_density")
+
 #: ``stage(name)`` -> a context manager around each step (the study cell times and logs them)
 StageHook = Callable[[str], ContextManager]
 
@@ -40,6 +44,7 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
     measure the registered metrics of ``groups`` (``topometrics``, ``ramanujan``, ``layer_density``,
     ``effective``) into pool rows (see :func:`sparsetopo.metrics.summary.graph_rows`).
 
+    Network rows (MGE) also carry :data:`NETWORK_DENSITIES` (nominal and effective density).
     ``compat`` / ``motif_sample`` as for :func:`sparsetopo.metrics.topometrics` (the motif estimate
     applies to the MGE only). ``stage(name)`` wraps ``"encode <kind>"`` and ``"metrics <kind>"``.
     ``max_memory`` (bytes or e.g. ``"16G"``; default: the machine's memory): before the MGE is
@@ -59,6 +64,7 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
     masks = get_masks(model) if masks is None else masks
     from_masks = mask_values(model, masks, input_shape, groups, encodings)
     out = Measurement()
+    network = network_densities(model, masks, input_shape) if encodings else {}
     for kind in encodings:
         layered = ENCODING_REGISTRY[kind].layered
         if not layered:
@@ -68,6 +74,8 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
         with stage(f"metrics {kind}"):
             rows = graph_rows(graph, kind, groups, mask_values=from_masks, compat=compat, progress=progress,
                               motif_sample=None if layered else motif_sample, max_memory=max_memory)
+        if not layered:  # after "encoding", so registered metrics keep their order at the end of the row
+            rows = [{"encoding": row["encoding"], **network, **row} for row in rows]
         (out.layer_rows if layered else out.rows).extend(rows)
     return out
 
@@ -82,3 +90,13 @@ def _check_metrics_memory(model, masks, input_shape, compat: str, max_memory) ->
     check_memory(estimate_memory(nodes, edges, compat), max_memory,
                  f"the metrics of {type(model).__name__} at input shape {tuple(input_shape)} "
                  f"({nodes} nodes, {edges} edges)")
+
+
+def network_densities(model, masks: Mapping[str, Any], input_shape) -> dict[str, float]:
+    """``{"density": kept/N, "effective_density": effective/N}`` of ``masks`` on ``model``."""
+    from .effective import effective_density
+    from .masks import global_density, validate_masks
+
+    full = validate_masks(model, masks)
+    return {"density": float(global_density(full)),
+            "effective_density": float(effective_density(model, full, tuple(input_shape)))}

@@ -118,7 +118,8 @@ def validate_pool(table: pd.DataFrame, layers: bool = False) -> pd.DataFrame:
     bad_enc = sorted(set(table["encoding"].astype(str)) - set(allowed))
     if bad_enc:
         raise PoolError(f"{what}: column 'encoding' has value(s) {bad_enc}; expected {list(allowed)}")
-    optional = [c for c in optional_columns(encoding) + ([] if layers else MASK_COLUMNS) if c in table.columns]
+    optional = [c for c in optional_columns(encoding) + ([] if layers else MASK_COLUMNS + ["density"])
+                if c in table.columns]
     table = _check_numeric(table, ["sparsity", "accuracy", "dense_accuracy"] + metrics + ["nodes", "edges"]
                            + optional, what)
     table = _with_stage(table, what)

@@ -7,13 +7,16 @@ from ._checks import check_output_file, seed_arg, shortcut_option
 
 EPILOG = """\
 The model is built with Kaiming-normal init from --seed; the same --seed drives which samples the
-data-driven pruners (snip, grasp, prospr) see and the random positions of uniform / er / erk, so a
-command gives the same masks every time on CPU. Pass the same --seed to `sparsetopo train`.
+data-driven pruners (snip, grasp, prospr, iter_snip, force) see and the random positions of the
+random pruners, so a command gives the same masks every time on CPU. Pass the same --seed to
+`sparsetopo train`. --effective-sparsity prunes to an effective sparsity (weights on no
+input->output path, e.g. only seeing zero padding, do not count).
 
 Examples:
   sparsetopo prune --model resnet20 --dataset digits --pruner snip --sparsity 0.9 --out m.safetensors
   sparsetopo prune --model resnet20 --num-classes 10 --pruner erk --sparsity 0.95 --out erk.safetensors
   sparsetopo prune --model wrn28_2 --dataset cifar10 --pruner synflow --sparsity 0.98 --out s.safetensors
+  sparsetopo prune --model resnet20 --num-classes 10 --pruner igq --sparsity 0.99 --effective-sparsity --out e.safetensors
 """
 
 
@@ -37,10 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="torch device for scoring, e.g. cpu or cuda (default: cpu)")
     parser.add_argument("--data-root", metavar="DIR", help="where dataset archives and caches live")
     parser.add_argument("--download", action="store_true", help="download a missing dataset archive")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (synflow, prospr)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar (iterative pruners)")
+    parser.add_argument("--effective-sparsity", action="store_true",
+                        help="--sparsity is the effective sparsity: search the nominal sparsity until the kept "
+                             "weights on input->output paths number (1 - sparsity) * N (one pruner run per step)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..effective import effective_density
     from ..masks import global_density, layer_density, save_masks
     from ..models import MAX_NUM_CLASSES, build
     from ..validation import check_scalar
@@ -60,12 +67,16 @@ def run(args: argparse.Namespace) -> int:
     model = build(args.model, num_classes, seed=args.seed, **kwargs)
     masks = prune(model, args.pruner, args.sparsity, data=bundle.train if needs_data else None, seed=args.seed,
                   device=args.device, input_shape=bundle.input_shape if bundle is not None else None,
-                  progress=args.pruner in ITERATIVE_PRUNERS and not args.no_progress)
+                  progress=args.pruner in ITERATIVE_PRUNERS and not args.no_progress,
+                  effective=args.effective_sparsity)
     save_masks(masks, args.out)
     kept = sum(int(m.sum()) for m in masks.values())
     total = sum(m.numel() for m in masks.values())
+    shape = tuple(bundle.input_shape) if bundle is not None else None
     print(f"{args.pruner} on {args.model}: kept {kept} of {total} weights, "
-          f"sparsity {1 - global_density(masks):.4f} (requested {args.sparsity}); masks in {args.out}")
+          f"sparsity {1 - global_density(masks):.4f}, effective sparsity "
+          f"{1 - effective_density(model, masks, shape):.4f} (requested {args.sparsity}"
+          f"{' effective' if args.effective_sparsity else ''}); masks in {args.out}")
     width = max(len(name) for name in masks)
     for name, density in layer_density(masks).items():
         print(f"  {name:<{width}}  {masks[name].numel():>9}  density {density:.4f}")

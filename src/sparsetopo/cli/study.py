@@ -25,11 +25,13 @@ unusable output folder, 130 / 143 when stopped by SIGINT / SIGTERM (workers stop
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..study.config import PRESETS
+
     parser.epilog = EPILOG
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="run or resume a study")
     run.add_argument("config", nargs="?", metavar="CONFIG.toml", help="study file (or use --preset)")
-    run.add_argument("--preset", choices=("demo", "paper"), help="a packaged study instead of a file")
+    run.add_argument("--preset", choices=PRESETS, help="a packaged study instead of a file")
     run.add_argument("--out", required=True, metavar="DIR", help="study directory (created; resumable)")
     run.add_argument("--jobs", type=int, metavar="N",
                      help="cells run at once (local executor); each cell gets cores/N torch threads "

@@ -1,5 +1,5 @@
 """Pruning at initialization on any Conv2d/Linear net: the paper's SNIP, GraSP, SynFlow, ProsPr, Uniform,
-ER, ERK and the newer SynFlow-L2, iterative SNIP, FORCE, Uniform+, ERK+, IGQ (one module each).
+ER, ERK and the newer SynFlow-L2, iterative SNIP, FORCE, NTK-SAP, Uniform+, ERK+, IGQ (one module each).
 
 >>> from sparsetopo.models import build
 >>> masks = prune(build("resnet20", seed=0), "erk", 0.9, seed=0)
@@ -21,9 +21,11 @@ from torch import nn
 from ..errors import ValidationError
 from ..masks import apply_masks, clone_model, prunable_modules, prunable_parameters, remove_masks
 from ..validation import check_choice, check_device, check_input_shape, check_scalar, check_seed, check_sparsity
-from . import (erk_plus, force, grasp, igq, iter_snip, layerwise, prospr, snip, synflow, synflow_l2,
+from . import (erk_plus, force, grasp, igq, iter_snip, layerwise, ntk_sap, prospr, snip, synflow, synflow_l2,
                uniform_plus)
 from .batches import batch_stream, resolve_data
+from ..effective import default_input_shape
+from .effective_target import count_effective, reach_effective_count
 from .core import (MaskDict, PruneContext, PruningError, PruningWarning, global_topk, keep_count,
                    largest_remainder_counts, probe_forward, warn_empty_layers, weights_of)
 
@@ -54,6 +56,7 @@ PRUNERS: dict[str, PrunerSpec] = {
     "uniform_plus": PrunerSpec(uniform_plus.prune_uniform_plus, False, False, uniform_plus.OPTIONS),
     "erk_plus": PrunerSpec(erk_plus.prune_erk_plus, False, False, erk_plus.OPTIONS),
     "igq": PrunerSpec(igq.prune_igq, False, False, igq.OPTIONS),
+    "ntk_sap": PrunerSpec(ntk_sap.prune_ntk_sap, False, True, ntk_sap.OPTIONS, iterative=True),
 }
 PRUNER_NAMES: tuple[str, ...] = tuple(PRUNERS)
 #: pruners that iterate (progress bar in the CLI)
@@ -62,7 +65,8 @@ ITERATIVE_PRUNERS: tuple[str, ...] = tuple(name for name, spec in PRUNERS.items(
 
 def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed: int = 0,
           device: str | torch.device | None = None, input_shape: tuple[int, ...] | None = None,
-          progress: bool = False, data_root: str | None = None, **options: Any) -> MaskDict:
+          progress: bool = False, data_root: str | None = None, effective: bool = False,
+          **options: Any) -> MaskDict:
     """Prune ``model`` at initialization with ``pruner``; attach and return the masks.
 
     ``sparsity`` s ∈ (0, 1): exactly ``n_keep = floor((1 − s)·N + 0.5)`` of the N prunable weights
@@ -75,6 +79,12 @@ def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed
     with their spec defaults, e.g. ``batch_size``, ``samples_per_class``, ``iterations``); the
     official-code variants ``bernoulli=True`` (ER/ERK) and ``uniform_variant="per_layer"`` do not
     keep exactly ``n_keep`` weights, by definition.
+
+    ``effective=True``: ``sparsity`` is the requested *effective* sparsity (Vysogorets & Kempe
+    2023): the nominal keep count is searched (:mod:`.effective_target`) until the masks' effective
+    weights (:func:`sparsetopo.effective.effective_masks`, on ``input_shape``) number exactly
+    ``n_keep`` — or as close as integer counts allow; the pruner's (nominal) masks are returned, they
+    keep more than ``n_keep`` weights. Costs one pruner run per search step (≈ log2 N at worst).
 
     Returns ``{parameter name: bool mask}`` on CPU (``named_modules()`` order). The caller's model is
     changed only by ``apply_masks``; scoring happens on a copy. Fully pruned layers raise a
@@ -101,18 +111,36 @@ def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed
     input_shape = _check_shape(input_shape) if input_shape is not None else None
     device = check_device(device)
 
-    scoring = remove_masks(clone_model(model)).to(device)
-    for weight in weights_of(scoring).values():
-        weight.requires_grad_(True)
-    ctx = PruneContext(pruner, sparsity, n_keep, torch.Generator().manual_seed(int(seed)), device,
-                       input_shape, bool(progress), options)
-    _attach_data(ctx, scoring, spec, data, data_root, int(seed))
-    masks = spec.function(scoring, ctx)
-    kept = sum(int(m.sum()) for m in masks.values())
-    if kept != n_keep and layerwise.exact_count(options):  # internal invariant of the core
-        raise PruningError(f"{pruner} kept {kept} weights instead of {n_keep}")
+    def masks_at(count: int) -> MaskDict:
+        """The pruner's masks keeping ``count`` weights (nominal sparsity 1 − count/N)."""
+        scoring = remove_masks(clone_model(model)).to(device)
+        for weight in weights_of(scoring).values():
+            weight.requires_grad_(True)
+        ctx = PruneContext(pruner, 1.0 - count / total, count, torch.Generator().manual_seed(int(seed)), device,
+                           input_shape, bool(progress), options)
+        _attach_data(ctx, scoring, spec, data, data_root, int(seed))
+        masks = spec.function(scoring, ctx)
+        kept = sum(int(m.sum()) for m in masks.values())
+        if kept != count and layerwise.exact_count(options):  # internal invariant of the core
+            raise PruningError(f"{pruner} kept {kept} weights instead of {count}")
+        return masks
+
+    if effective:
+        shape = input_shape or _data_shape(data, data_root, int(seed)) or default_input_shape(model)
+        masks = reach_effective_count(masks_at, lambda m: count_effective(model, m, shape), n_keep, total, pruner)
+    else:
+        masks = masks_at(n_keep)
     warn_empty_layers(masks, pruner)
     return apply_masks(model, masks)
+
+
+def _data_shape(data: Any, data_root: str | None, seed: int) -> tuple[int, ...] | None:
+    """Input shape (without the batch dim) of the first sample of ``data``, or None without data."""
+    if data is None:
+        return None
+    first = next(iter(batch_stream(resolve_data(data, data_root), 1, torch.Generator().manual_seed(seed),
+                                   torch.device("cpu"))), None)
+    return tuple(int(v) for v in first[0].shape[1:]) if first is not None else None
 
 
 def _attach_data(ctx: PruneContext, scoring: nn.Module, spec: PrunerSpec, data: Any, data_root: str | None,
@@ -129,7 +157,7 @@ def _attach_data(ctx: PruneContext, scoring: nn.Module, spec: PrunerSpec, data: 
         ctx.input_shape = ctx.input_shape or tuple(int(v) for v in probe_x.shape[1:])
     if spec.needs_input:
         guessed = ctx.input_shape is None
-        ctx.input_shape = ctx.input_shape or _default_input_shape(scoring)
+        ctx.input_shape = ctx.input_shape or default_input_shape(scoring)
         probe = probe_x if spec.needs_data else torch.zeros((2, *ctx.input_shape), device=ctx.device)
         hint = f"; the input shape {ctx.input_shape} was a guess: pass input_shape=(C, H, W)" if guessed else ""
         ctx.num_outputs = probe_forward(scoring, probe, hint)
@@ -139,7 +167,7 @@ def _attach_data(ctx: PruneContext, scoring: nn.Module, spec: PrunerSpec, data: 
 OPTION_RANGES: dict[str, tuple[type, float]] = {
     "batch_size": (int, 1), "samples_per_class": (int, 1), "num_iters": (int, 1), "iterations": (int, 1),
     "inner_steps": (int, 0), "temperature": (float, 1e-12), "lr": (float, 0.0), "momentum": (float, 0.0),
-    "steps": (int, 1), "num_batches": (int, 1)}
+    "steps": (int, 1), "num_batches": (int, 1), "rounds": (int, 1), "epsilon": (float, 1e-12)}
 #: switches that must be real booleans (a string such as "false" would otherwise count as True)
 BOOL_OPTIONS: tuple[str, ...] = ("bernoulli", "snip_xavier_reinit", "detach_first_momentum")
 
@@ -167,12 +195,6 @@ def _check_shape(shape: Any) -> tuple[int, ...]:
     if len(shape) == 3:
         return check_input_shape(shape)
     return tuple(check_scalar(v, f"input_shape {tuple(shape)!r}: each size", int, min_val=1) for v in shape)
-
-
-def _default_input_shape(model: nn.Module) -> tuple[int, ...]:
-    """(in_channels, 32, 32) of the first conv, or (in_features,) of a first Linear layer."""
-    first = next(iter(prunable_modules(model).values()))
-    return (first.in_channels, 32, 32) if isinstance(first, nn.Conv2d) else (first.in_features,)
 
 
 __all__ = ["prune", "PRUNER_NAMES", "PRUNERS", "ITERATIVE_PRUNERS", "PrunerSpec", "PruneContext",

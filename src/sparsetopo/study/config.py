@@ -54,7 +54,7 @@ from ..metrics.registry import GROUPS as METRIC_GROUPS
 from ..validation import check_device, check_scalar, check_seed, check_sparsity
 
 EXECUTORS = ("local", "ray")
-PRESETS = ("demo", "paper")
+PRESETS = ("demo", "paper", "modern")
 #: most concurrent cells a study may ask for (a typo such as jobs = 20000 is refused, not forked);
 #: the runner also warns when a local run asks for more cells at once than the machine has CPUs
 MAX_JOBS = 1024
@@ -234,7 +234,7 @@ def load_config(path: str | os.PathLike, *, allow_custom_cell: bool = False) -> 
 
 
 def load_preset(name: str) -> StudyConfig:
-    """The packaged preset ``demo`` or ``paper`` (``study/presets/<name>.toml``)."""
+    """The packaged preset ``demo``, ``paper`` or ``modern`` (``study/presets/<name>.toml``)."""
     if name not in PRESETS:
         raise StudyConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
     text = importlib.resources.files(__package__).joinpath("presets", f"{name}.toml").read_text("utf-8")
