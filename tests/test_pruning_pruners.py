@@ -23,7 +23,7 @@ SHAPE = (3, 8, 8)  # small inputs keep the tests fast; the models pool adaptivel
 FAST = {"snip": {"batch_size": 32}, "grasp": {"samples_per_class": 3, "batch_size": 32},
         "prospr": {"batch_size": 16}, "synflow": {"iterations": 20}, "synflow_l2": {"iterations": 20},
         "iter_snip": {"steps": 3, "batch_size": 32}, "force": {"steps": 3, "batch_size": 32},
-        "ntk_sap": {"iterations": 2, "rounds": 1, "samples_per_class": 1}}
+        "ntk_sap": {"iterations": 2, "rounds": 1, "samples_per_class": 1}, "phew": {"max_walks": 200}}
 DATA_DRIVEN = tuple(name for name in PRUNER_NAMES if PRUNERS[name].needs_data)
 #: pruners whose masks depend only on the weights (no randomness at all)
 SEED_FREE = ("synflow", "synflow_l2")
@@ -241,7 +241,7 @@ def test_user_cnn_without_registry_names():
         opts |= {"samples_per_class": 4} if pruner == "grasp" else {}
         opts |= {"steps": 3} if pruner in ("iter_snip", "force") else {}
         opts |= {"fc_density": 0.1} if pruner == "erk_plus" else {}  # its classifier is 72 % of the net
-        opts |= FAST["ntk_sap"] if pruner == "ntk_sap" else {}
+        opts |= FAST.get(pruner, {}) if pruner in ("ntk_sap", "phew") else {}
         masks = prune(Tiny(), pruner, 0.8, data=data, **opts)  # synflow infers (1, 10, 10) from it
         assert kept(masks) == keep_count(0.2, 36 + 216 + 648)
 

@@ -62,7 +62,7 @@ def test_presets():
     assert paper.epochs == "paper" and paper.sparsities == (0.6, 0.8, 0.9, 0.95, 0.98)
     assert paper.pruners == ("snip", "grasp", "synflow", "prospr", "uniform", "er", "erk")  # the paper's, unchanged
     modern = load_preset("modern")
-    new = {"synflow_l2", "iter_snip", "force", "ntk_sap", "uniform_plus", "erk_plus", "igq"}
+    new = {"synflow_l2", "iter_snip", "force", "ntk_sap", "phew", "uniform_plus", "erk_plus", "igq"}
     assert new <= set(modern.pruners) and modern.sparsities == paper.sparsities and modern.models == paper.models
     assert sum(not c.is_dense for c in modern.cells()) == 4 * 3 * 5 * len(modern.pruners) * 3
     with pytest.raises(StudyConfigError, match="preset"):

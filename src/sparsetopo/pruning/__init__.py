@@ -1,5 +1,5 @@
 """Pruning at initialization on any Conv2d/Linear net: the paper's SNIP, GraSP, SynFlow, ProsPr, Uniform,
-ER, ERK and the newer SynFlow-L2, iterative SNIP, FORCE, NTK-SAP, Uniform+, ERK+, IGQ (one module each).
+ER, ERK and the newer SynFlow-L2, iterative SNIP, FORCE, NTK-SAP, PHEW, Uniform+, ERK+, IGQ (one module each).
 
 >>> from sparsetopo.models import build
 >>> masks = prune(build("resnet20", seed=0), "erk", 0.9, seed=0)
@@ -21,8 +21,8 @@ from torch import nn
 from ..errors import ValidationError
 from ..masks import apply_masks, clone_model, prunable_modules, prunable_parameters, remove_masks
 from ..validation import check_choice, check_device, check_input_shape, check_scalar, check_seed, check_sparsity
-from . import (erk_plus, force, grasp, igq, iter_snip, layerwise, ntk_sap, prospr, snip, synflow, synflow_l2,
-               uniform_plus)
+from . import (erk_plus, force, grasp, igq, iter_snip, layerwise, ntk_sap, phew, prospr, snip, synflow,
+               synflow_l2, uniform_plus)
 from .batches import batch_stream, resolve_data
 from ..effective import default_input_shape
 from .effective_target import count_effective, reach_effective_count
@@ -57,6 +57,7 @@ PRUNERS: dict[str, PrunerSpec] = {
     "erk_plus": PrunerSpec(erk_plus.prune_erk_plus, False, False, erk_plus.OPTIONS),
     "igq": PrunerSpec(igq.prune_igq, False, False, igq.OPTIONS),
     "ntk_sap": PrunerSpec(ntk_sap.prune_ntk_sap, False, True, ntk_sap.OPTIONS, iterative=True),
+    "phew": PrunerSpec(phew.prune_phew, False, True, phew.OPTIONS),
 }
 PRUNER_NAMES: tuple[str, ...] = tuple(PRUNERS)
 #: pruners that iterate (progress bar in the CLI)
@@ -167,7 +168,8 @@ def _attach_data(ctx: PruneContext, scoring: nn.Module, spec: PrunerSpec, data: 
 OPTION_RANGES: dict[str, tuple[type, float]] = {
     "batch_size": (int, 1), "samples_per_class": (int, 1), "num_iters": (int, 1), "iterations": (int, 1),
     "inner_steps": (int, 0), "temperature": (float, 1e-12), "lr": (float, 0.0), "momentum": (float, 0.0),
-    "steps": (int, 1), "num_batches": (int, 1), "rounds": (int, 1), "epsilon": (float, 1e-12)}
+    "steps": (int, 1), "num_batches": (int, 1), "rounds": (int, 1), "epsilon": (float, 1e-12),
+    "max_walks": (int, 1)}
 #: switches that must be real booleans (a string such as "false" would otherwise count as True)
 BOOL_OPTIONS: tuple[str, ...] = ("bernoulli", "snip_xavier_reinit", "detach_first_momentum")
 

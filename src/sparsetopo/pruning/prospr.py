@@ -10,7 +10,8 @@ shuffled, augmented stream. Layers pruned entirely are reported by a warning, no
 ``detach_first_momentum=True`` reproduces the official/mil-ad functional SGD, whose first momentum
 buffer is ``clone(grad).detach()`` (with momentum ≠ 0 this drops the second-order term of the first
 inner step from the meta-gradient); default False = the full second-order meta-gradient.
-Cost: (inner_steps + 1) forwards + second-order backward; memory ~ all inner graphs at once.
+Cost: (inner_steps + 1) forward/backward passes + inner_steps Hessian-vector products, computed
+step by step (adjoint method, :func:`prospr_scores`): memory ~ one batch's second-order graph.
 """
 from __future__ import annotations
 
@@ -28,26 +29,48 @@ OPTIONS = {"batch_size": 512, "inner_steps": 3, "lr": 0.5, "momentum": 0.9, "det
 
 def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], lr: float,
                   momentum: float, progress: bool = False, detach_first_momentum: bool = False) -> ScoreDict:
-    """``{name: |∂L_meta/∂m|}``: SGD with momentum on ``batches[:-1]``, meta-loss on ``batches[-1]``."""
+    """``{name: |∂L_meta/∂m|}``: SGD with momentum on ``batches[:-1]``, meta-loss on ``batches[-1]``.
+
+    Exact reverse-mode differentiation of the unrolled inner loop, one step at a time (adjoint
+    method with recomputation) instead of one autograd graph over all steps:
+
+    forward   θ_{t+1} = θ_t − lr·v_{t+1},  v_{t+1} = μ·v_t + g_t(θ_t),  v_0 = 0  (only θ_t, v_t kept)
+    backward  θ̄_T = ∇L_meta(θ_T);  for t = T−1 … 0:  v̄_{t+1} += −lr·θ̄_{t+1};
+              θ̄_t = θ̄_{t+1} + H_t(θ_t)·v̄_{t+1};  v̄_t = μ·v̄_{t+1}
+    score     ∂L_meta/∂m = θ̄_0 ⊙ w  (θ_0 = w ⊙ m at m = 1)
+
+    H_t·v is a Hessian-vector product of batch t's loss (double backward through that batch
+    only), so memory holds one batch's second-order graph instead of all of them; the result is
+    the same meta-gradient up to float rounding (summation order). Cost: T + 1 forward/backward
+    passes plus T Hessian-vector products.
+    """
     weights = weights_of(model)
-    masks = {name: torch.ones_like(w, requires_grad=True) for name, w in weights.items()}
-    fast = {name: p.detach().clone().requires_grad_(True) for name, p in model.named_parameters()
-            if p.requires_grad and name not in weights}
-    fast.update({name: w.detach() * masks[name] for name, w in weights.items()})
-    names = list(fast)
-    velocity: list[torch.Tensor] | None = None
+    start = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
+    names = list(start)
     *inner, (x_meta, y_meta) = batches
+
+    def loss_grad(theta: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, create_graph: bool):
+        leaves = {n: t.detach().requires_grad_(True) for n, t in theta.items()}
+        loss = F.cross_entropy(functional_call(model, leaves, (x,)), y)
+        return leaves, torch.autograd.grad(loss, [leaves[n] for n in names], create_graph=create_graph)
+
+    thetas, velocity = [start], None
     for x, y in tqdm(inner, desc="prospr", disable=None if progress else True, leave=False):
-        loss = F.cross_entropy(functional_call(model, fast, (x,)), y)
-        grads = torch.autograd.grad(loss, [fast[n] for n in names], create_graph=True)
-        if velocity is None:
-            velocity = [g.detach() for g in grads] if detach_first_momentum and momentum else list(grads)
-        else:
-            velocity = [momentum * v + g for v, g in zip(velocity, grads)]
-        fast = {n: fast[n] - lr * v for n, v in zip(names, velocity)}
-    meta_loss = F.cross_entropy(functional_call(model, fast, (x_meta,)), y_meta)
-    meta_grads = torch.autograd.grad(meta_loss, list(masks.values()))
-    return {name: g.abs() for name, g in zip(masks, meta_grads)}
+        _, grads = loss_grad(thetas[-1], x, y, False)
+        velocity = list(grads) if velocity is None else [momentum * v + g for v, g in zip(velocity, grads)]
+        thetas.append({n: thetas[-1][n] - lr * v for n, v in zip(names, velocity)})
+    _, adj_theta = loss_grad(thetas[-1], x_meta, y_meta, False)
+    adj_theta = list(adj_theta)
+    adj_v = [torch.zeros_like(a) for a in adj_theta]
+    for t in reversed(range(len(inner))):
+        adj_v = [v - lr * a for v, a in zip(adj_v, adj_theta)]
+        if not (t == 0 and detach_first_momentum and momentum):  # official: v_1 = grad.detach()
+            leaves, grads = loss_grad(thetas[t], *inner[t], True)
+            hvp = torch.autograd.grad(grads, [leaves[n] for n in names], grad_outputs=adj_v)
+            adj_theta = [a + h for a, h in zip(adj_theta, hvp)]
+        adj_v = [momentum * v for v in adj_v]
+    adjoint = dict(zip(names, adj_theta))
+    return {name: (adjoint[name] * w.detach()).abs() for name, w in weights.items()}
 
 
 def prune_prospr(model: nn.Module, ctx: PruneContext) -> MaskDict:

@@ -1,0 +1,211 @@
+"""PHEW, Paths with Higher Edge Weights (Patil & Dovrolis 2021, "PHEW: Constructing Sparse Networks
+that Learn Fast and Generalize Well without Training Data", ICML; reference code
+ShreyasMalakarjunPatil/PHEW). Data-free: the mask is the union of biased random walks.
+
+Units are channels (conv) or features (linear). For a prunable layer with weights w (C_out, C_in,
+kh, kw) or (out, in), a step from input unit i goes to output unit j with probability
+∝ Σ_k |w[j, i, k]| and within that kernel picks the tap k ∝ |w[j, i, k]| (backward steps: from j
+to i with probability ∝ the same kernel sums); the weight w[j, i, k] is kept. Walks alternate:
+
+* forward, from an input channel chosen round-robin, layer to layer until a layer whose output
+  nobody reads (the classifier);
+* backward, from a classifier output chosen round-robin, back to the input.
+
+Between layers a unit keeps its index through normalisation, activations, pooling and residual
+additions; where a tensor feeds several layers (a residual stream) or a layer reads a sum of
+several (residual add) the next layer is chosen uniformly, as the reference does between a block
+and its shortcut; a flatten maps channel c to a uniformly chosen feature of its block. Walks are
+added until exactly ``n_keep = floor(d·N + 0.5)`` weights are kept: the last walk is cut at the
+budget, so it alone may stop short of the output. Walks are channel-level paths; in the unrolled
+network they are input→output paths as long as the feature maps are larger than the run of
+same-direction tap offsets along the walk (true on 32×32 CIFAR inputs; tiny maps can break it). If ``max_walks`` (default: no limit) walks do
+not reach the budget, or the walks stall (the last 1,000 walks added fewer than 50 new weights: at
+low sparsity small weights are rarely walked), the rest is filled with the largest |w| not yet
+kept and a :class:`PruningWarning` says so. The connectivity comes from a
+``torch.fx`` trace (:mod:`sparsetopo.tracing`); ops that change the channel index otherwise
+(channel padding of ResNet option-A shortcuts, channel concatenation, reshapes other than a
+flatten) are a :class:`~sparsetopo.errors.UnsupportedOpError`. All randomness from the seeded
+generator. Cost: O(walks × depth) Python steps, each an inverse-CDF draw.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import warnings
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import UnsupportedOpError
+from ..tracing import trace
+from .core import MaskDict, PruneContext, PruningWarning, global_topk, weights_of
+
+OPTIONS = {"max_walks": None}
+_PASS_KINDS = ("elementwise", "pool", "adaptive_pool", "reduce", "arith", "pad", "index")
+INPUT = "input"
+
+
+@dataclass
+class LayerGraph:
+    """Which layers (or the input) feed each prunable layer, with the flatten factor of the link.
+
+    ``sources[B]`` = [(A, f)]: input unit u of B is output unit u // f of A. ``consumers[A]`` = the
+    reverse links. ``outputs`` = the layers whose output reaches the network output.
+    """
+
+    sources: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    consumers: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)
+    input_channels: int = 0
+
+
+def layer_graph(model: nn.Module, input_shape: tuple[int, ...]) -> LayerGraph:
+    """The unit-level connectivity between prunable layers, from a ``torch.fx`` trace."""
+    net = trace(model, input_shape)
+    shapes = {op.name: op.shape for op in net}
+    links: dict[str, list[tuple[str, int]]] = {}
+    graph = LayerGraph(input_channels=int(input_shape[0]))
+    for op in net:
+        tensors = [name for name in op.inputs if name in links]
+        if op.kind == "input":
+            links[op.name] = [(INPUT, 1)]
+        elif op.kind in ("conv2d", "linear"):
+            graph.sources[op.param_name] = links[tensors[0]]
+            links[op.name] = [(op.param_name, 1)]
+        elif op.kind == "add":
+            links[op.name] = [link for name in tensors for link in links[name]]
+        elif op.kind in _PASS_KINDS and tensors:
+            links[op.name] = _pass_through(op, shapes[tensors[0]], shapes[op.name], links[tensors[0]])
+        elif op.kind == "output":
+            graph.outputs = [name for name, _ in links[tensors[0]] if name != INPUT]
+        elif tensors:
+            raise UnsupportedOpError(f"phew: op {op.name!r} (module {op.module_path or '<top>'!r}) of kind "
+                                     f"{op.kind!r} has no unit-level rule")
+    for layer, sources in graph.sources.items():
+        for source, factor in sources:
+            graph.consumers.setdefault(source, []).append((layer, factor))
+    return graph
+
+
+def _pass_through(op, before, after, links):
+    """Links through an op that keeps the unit index (or flattens channel blocks into features)."""
+    if before is None or after is None or after[1] == before[1]:
+        return links  # same channels: normalisation, activation, pooling, global pooling, squeeze
+    if len(before) == 4 and len(after) == 2 and after[1] == math.prod(before[1:]):
+        factor = before[2] * before[3]
+        return [(source, f * factor) for source, f in links]
+    raise UnsupportedOpError(f"phew: op {op.name!r} (module {op.module_path or '<top>'!r}, {op.kind}) changes the "
+                             f"unit index ({before} -> {after}); PHEW follows channels only through ops that keep "
+                             "them or flatten them")
+
+
+class _Walker:
+    """Samples PHEW steps layer by layer: inverse-CDF draws (``bisect``) on cumulative |w| sums,
+    built lazily per row, from one ``random.Random`` seeded by the torch generator."""
+
+    def __init__(self, weights: dict[str, torch.Tensor], generator: torch.Generator):
+        self.rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        self.kernels = {n: w.detach().abs().double().reshape(w.shape[0], w.shape[1], -1).cpu()
+                        for n, w in weights.items()}
+        self.sums = {n: k.sum(-1) for n, k in self.kernels.items()}  # (out, in)
+        self.cache: dict[tuple, list[float]] = {}
+
+    def _pick(self, key: tuple, row: torch.Tensor) -> int:
+        cumulative = self.cache.get(key)
+        if cumulative is None:
+            cumulative = self.cache[key] = torch.cumsum(row, 0).tolist()
+        if cumulative[-1] <= 0:
+            return self.rng.randrange(len(cumulative))
+        return min(bisect.bisect_right(cumulative, self.rng.random() * cumulative[-1]), len(cumulative) - 1)
+
+    def forward(self, layer: str, i: int) -> tuple[int, int]:
+        """(output unit j, tap k) of a step from input unit ``i``."""
+        j = self._pick(("f", layer, i), self.sums[layer][:, i])
+        return j, self._pick(("k", layer, j, i), self.kernels[layer][j, i])
+
+    def backward(self, layer: str, j: int) -> tuple[int, int]:
+        """(input unit i, tap k) of a step from output unit ``j``."""
+        i = self._pick(("b", layer, j), self.sums[layer][j])
+        return i, self._pick(("k", layer, j, i), self.kernels[layer][j, i])
+
+
+def phew_walks(model: nn.Module, input_shape: tuple[int, ...], n_keep: int, generator: torch.Generator,
+               max_walks: int | None = None, record: list | None = None) -> MaskDict:
+    """PHEW masks keeping at most ``n_keep`` weights by walks alone (module docstring).
+
+    ``record`` (a list) receives every walk as ``(direction, [(layer, j, i, tap), ...])`` in the
+    order the steps were taken (tests check that walks are connected input→output paths).
+    """
+    weights = weights_of(model)
+    graph = layer_graph(model, input_shape)
+    walker = _Walker(weights, generator)
+    masks = {n: torch.zeros(w.shape[0], w.shape[1], math.prod(w.shape[2:]), dtype=torch.bool)
+             for n, w in weights.items()}
+    kept, walks, starts = 0, 0, {"forward": 0, "backward": 0}
+    limit = max_walks if max_walks is not None else math.inf
+    history = [0]  # kept after each walk, for the stall rule
+    while kept < n_keep and walks < limit and not _stalled(history):
+        direction = "forward" if walks % 2 == 0 else "backward"
+        steps = _walk(graph, walker, direction, starts[direction])
+        starts[direction] += 1
+        walks += 1
+        taken = []
+        for layer, j, i, tap in steps:
+            if kept == n_keep:
+                break
+            if not masks[layer][j, i, tap]:
+                masks[layer][j, i, tap] = True
+                kept += 1
+            taken.append((layer, j, i, tap))
+        history.append(kept)
+        if record is not None:
+            record.append((direction, taken))
+    return {n: m.reshape(weights[n].shape) for n, m in masks.items()}
+
+
+#: the walks stop when the last STALL_WINDOW walks added fewer than STALL_RATE new weights per walk
+STALL_WINDOW, STALL_RATE = 1000, 0.05
+
+
+def _stalled(history: list[int]) -> bool:
+    return len(history) > STALL_WINDOW and history[-1] - history[-1 - STALL_WINDOW] < STALL_RATE * STALL_WINDOW
+
+
+def _walk(graph: LayerGraph, walker: _Walker, direction: str, start: int) -> list[tuple[str, int, int, int]]:
+    """One walk: [(layer, out unit, in unit, tap)] from the input to an output layer or back."""
+    steps = []
+    if direction == "forward":
+        unit, layer, factor = start % graph.input_channels, *walker.rng.choice(graph.consumers[INPUT])
+        unit = unit * factor + walker.rng.randrange(factor)
+        while True:
+            j, tap = walker.forward(layer, unit)
+            steps.append((layer, j, unit, tap))
+            if layer not in graph.consumers:
+                return steps
+            layer, factor = walker.rng.choice(graph.consumers[layer])
+            unit = j * factor + walker.rng.randrange(factor)
+    layer = walker.rng.choice(graph.outputs)
+    unit = start % walker.sums[layer].shape[0]
+    while True:
+        i, tap = walker.backward(layer, unit)
+        steps.append((layer, unit, i, tap))
+        source, factor = walker.rng.choice(graph.sources[layer])
+        if source == INPUT:
+            return steps
+        layer, unit = source, i // factor
+
+
+def prune_phew(model: nn.Module, ctx: PruneContext) -> MaskDict:
+    """PHEW masks: walks until ``n_keep`` weights are kept (then the largest |w| if walks stall)."""
+    max_walks = ctx.options["max_walks"]
+    masks = phew_walks(model, ctx.input_shape, ctx.n_keep, ctx.generator, max_walks)
+    kept = sum(int(m.sum()) for m in masks.values())
+    if kept < ctx.n_keep:
+        warnings.warn(f"phew: the walks kept {kept} of {ctx.n_keep} weights; the rest are the largest |w| "
+                      "not walked (low sparsity: small weights are rarely visited)", PruningWarning, stacklevel=3)
+        scores = {n: w.detach().abs().cpu().double() + 2.0 * masks[n] * (1 + w.detach().abs().max().cpu())
+                  for n, w in weights_of(model).items()}
+        masks = global_topk(scores, ctx.n_keep)
+    return masks
