@@ -2,7 +2,9 @@
 pruners on a synthetic 134 M-weight network.
 
 Each pruner runs in its own child process, so "peak RSS" is that pruner's own high-water mark
-(model, data and scoring included). Uses CIFAR-10 through ``sparsetopo.data`` when its archive is in
+(model, data and scoring included); "seconds" is the whole ``prune()`` call (model copy, scoring,
+attaching the masks with torch's prune re-parametrisation); with ``--large`` the time of the mask
+computation alone is printed too. Uses CIFAR-10 through ``sparsetopo.data`` when its archive is in
 the data root, else random data of CIFAR shape (balanced labels) — pruning cost does not depend on
 pixel values. Spec / reference defaults (SNIP 128, GraSP 25/class, ProsPr 4×512, SynFlow and
 SynFlow-L2 100 iterations, iterative SNIP and FORCE 60 steps of 128, NTK-SAP 20×5 rounds of 100
@@ -59,6 +61,16 @@ def run_one(args: argparse.Namespace) -> None:
     else:
         data, _ = cifar_or_random(8192)
         model, shape, what = build("resnet20", 10, seed=0), (3, 32, 32), "resnet20"
+    masks_only = ""
+    if args.large:  # the pruner's mask computation alone (no model copy, no attaching)
+        from sparsetopo.pruning.core import PruneContext, keep_count
+
+        total = sum(m.weight.numel() for m in model)
+        ctx = PruneContext(name, args.sparsity, keep_count(1 - args.sparsity, total), torch.Generator().manual_seed(0),
+                           torch.device("cpu"), shape, False, dict(PRUNERS[name].options))
+        start = time.perf_counter()
+        PRUNERS[name].function(model, ctx)
+        masks_only = f" (masks alone {time.perf_counter() - start:.2f} s)"
     start = time.perf_counter()
     masks = prune(model, name, args.sparsity, data=data if PRUNERS[name].needs_data else None, seed=0,
                   device=args.device, input_shape=shape, **options)
@@ -66,7 +78,7 @@ def run_one(args: argparse.Namespace) -> None:
     kept = sum(int(m.sum()) for m in masks.values())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     settings = {**PRUNERS[name].options, **options}
-    print(f"{name:<13} {what:<16} {seconds:>8.2f} {rss:>13.0f} {kept:>11}  {settings}", flush=True)
+    print(f"{name:<13} {what:<16} {seconds:>8.2f} {rss:>13.0f} {kept:>11}  {settings}{masks_only}", flush=True)
 
 
 def main() -> None:

@@ -117,11 +117,12 @@ def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed
         scoring = remove_masks(clone_model(model)).to(device)
         for weight in weights_of(scoring).values():
             weight.requires_grad_(True)
-        ctx = PruneContext(pruner, 1.0 - count / total, count, torch.Generator().manual_seed(int(seed)), device,
+        nominal = sparsity if count == n_keep else 1.0 - count / total  # official ER's ε search is sensitive
+        ctx = PruneContext(pruner, nominal, count, torch.Generator().manual_seed(int(seed)), device,
                            input_shape, bool(progress), options)
         _attach_data(ctx, scoring, spec, data, data_root, int(seed))
         masks = spec.function(scoring, ctx)
-        kept = sum(int(m.sum()) for m in masks.values())
+        kept = sum(int(torch.count_nonzero(m)) for m in masks.values())
         if kept != count and layerwise.exact_count(options):  # internal invariant of the core
             raise PruningError(f"{pruner} kept {kept} weights instead of {count}")
         return masks

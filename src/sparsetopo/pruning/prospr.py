@@ -42,7 +42,8 @@ def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
     H_t·v is a Hessian-vector product of batch t's loss (double backward through that batch
     only), so memory holds one batch's second-order graph instead of all of them; the result is
     the same meta-gradient up to float rounding (summation order). Cost: T + 1 forward/backward
-    passes plus T Hessian-vector products.
+    passes plus T Hessian-vector products (the last inner step's graph is kept from the forward
+    sweep, so T − 1 steps are recomputed).
     """
     weights = weights_of(model)
     start = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
@@ -54,10 +55,13 @@ def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
         loss = F.cross_entropy(functional_call(model, leaves, (x,)), y)
         return leaves, torch.autograd.grad(loss, [leaves[n] for n in names], create_graph=create_graph)
 
-    thetas, velocity = [start], None
-    for x, y in tqdm(inner, desc="prospr", disable=None if progress else True, leave=False):
-        _, grads = loss_grad(thetas[-1], x, y, False)
-        velocity = list(grads) if velocity is None else [momentum * v + g for v, g in zip(velocity, grads)]
+    thetas, velocity, kept_graph = [start], None, None
+    for t, (x, y) in enumerate(tqdm(inner, desc="prospr", disable=None if progress else True, leave=False)):
+        last = t == len(inner) - 1  # the backward sweep starts here: keep this step's graph
+        leaves, grads = loss_grad(thetas[-1], x, y, last)
+        kept_graph = (leaves, grads) if last else None
+        grads = [g.detach() for g in grads]
+        velocity = grads if velocity is None else [momentum * v + g for v, g in zip(velocity, grads)]
         thetas.append({n: thetas[-1][n] - lr * v for n, v in zip(names, velocity)})
     _, adj_theta = loss_grad(thetas[-1], x_meta, y_meta, False)
     adj_theta = list(adj_theta)
@@ -65,7 +69,7 @@ def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
     for t in reversed(range(len(inner))):
         adj_v = [v - lr * a for v, a in zip(adj_v, adj_theta)]
         if not (t == 0 and detach_first_momentum and momentum):  # official: v_1 = grad.detach()
-            leaves, grads = loss_grad(thetas[t], *inner[t], True)
+            leaves, grads = kept_graph if t == len(inner) - 1 else loss_grad(thetas[t], *inner[t], True)
             hvp = torch.autograd.grad(grads, [leaves[n] for n in names], grad_outputs=adj_v)
             adj_theta = [a + h for a, h in zip(adj_theta, hvp)]
         adj_v = [momentum * v for v in adj_v]
