@@ -22,7 +22,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from sparsetopo.encoding import encode
-from sparsetopo.errors import AttentionError, UnsupportedOpError
+from sparsetopo.errors import AttentionError, UnsupportedOpError, ValidationError
 from sparsetopo.masks import prunable_modules
 from sparsetopo.pruning import PRUNER_NAMES, prune
 from sparsetopo.pruning.core import PruningWarning, keep_count
@@ -346,7 +346,12 @@ def test_rolled_encodings_cover_every_prunable_layer(name):
 
 # -- pruners -----------------------------------------------------------------------------------
 FAST = {"snip": {"batch_size": 8}, "grasp": {"samples_per_class": 2, "batch_size": 8},
-        "prospr": {"batch_size": 8, "inner_steps": 1}, "synflow": {"iterations": 3}}
+        "prospr": {"batch_size": 8, "inner_steps": 1}, "synflow": {"iterations": 3}, "synflow_l2": {"iterations": 3},
+        "iter_snip": {"steps": 2, "batch_size": 8}, "force": {"steps": 2, "batch_size": 8},
+        "ntk_sap": {"iterations": 2, "rounds": 1, "samples_per_class": 1}, "phew": {"max_walks": 100}}
+#: newer pruners that refuse some blocks by a named error (PHEW: channel-index-changing ops, groups,
+#: gating; Uniform+: a dense first layer larger than the whole budget)
+REFUSALS = {"phew": UnsupportedOpError, "uniform_plus": ValidationError}
 
 
 @pytest.mark.parametrize("name", BLOCKS)
@@ -357,9 +362,12 @@ def test_every_pruner_keeps_exact_counts(name):
     total = sum(m.weight.numel() for m in prunable_modules(make()).values())
     for pruner in PRUNER_NAMES:
         model = make()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PruningWarning)
-            masks = prune(model, pruner, 0.7, data=data, seed=0, input_shape=shape, **FAST.get(pruner, {}))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PruningWarning)
+                masks = prune(model, pruner, 0.7, data=data, seed=0, input_shape=shape, **FAST.get(pruner, {}))
+        except REFUSALS.get(pruner, ()):
+            continue
         assert sum(int(m.sum()) for m in masks.values()) == keep_count(0.3, total), pruner
         graph = encode(model, shape)  # the model's own masks
         assert graph.num_edges > 0

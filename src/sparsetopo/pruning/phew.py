@@ -24,7 +24,8 @@ low sparsity small weights are rarely walked), the rest is filled with the large
 kept and a :class:`PruningWarning` says so. The connectivity comes from a
 ``torch.fx`` trace (:mod:`sparsetopo.tracing`); ops that change the channel index otherwise
 (channel padding of ResNet option-A shortcuts, channel concatenation, reshapes other than a
-flatten) are a :class:`~sparsetopo.errors.UnsupportedOpError`. All randomness from the seeded
+flatten), grouped/depthwise convolutions and products of two tensors (gating) are a
+:class:`~sparsetopo.errors.UnsupportedOpError`. All randomness from the seeded
 generator. Cost: O(walks × depth) Python steps, each an inverse-CDF draw.
 """
 from __future__ import annotations
@@ -72,8 +73,14 @@ def layer_graph(model: nn.Module, input_shape: tuple[int, ...]) -> LayerGraph:
         if op.kind == "input":
             links[op.name] = [(INPUT, 1)]
         elif op.kind in ("conv2d", "linear"):
+            if getattr(op.module, "groups", 1) != 1:
+                raise UnsupportedOpError(f"phew: grouped convolution {op.module_path!r} (groups={op.module.groups}) "
+                                         "is not supported: walks assume every input channel reaches every output")
             graph.sources[op.param_name] = links[tensors[0]]
             links[op.name] = [(op.param_name, 1)]
+        elif op.kind == "arith" and len(tensors) > 1:
+            raise UnsupportedOpError(f"phew: op {op.name!r} (module {op.module_path or '<top>'!r}) multiplies two "
+                                     "tensors (gating); PHEW walks follow sums only")
         elif op.kind == "add":
             links[op.name] = [link for name in tensors for link in links[name]]
         elif op.kind in _PASS_KINDS and tensors:
