@@ -222,7 +222,9 @@ def test_kill_mid_cell_and_between_cells_then_resume(tmp_path):
 def test_two_runners_on_one_directory(tmp_path):
     config_path = write_config(tmp_path)
     out = tmp_path / "shared"
-    env = dict(FAKE_STEP_DELAY=0.3)
+    # 15 s of work for one runner: the second one starts (imports torch) well before it is all done,
+    # even on a loaded machine
+    env = dict(FAKE_STEP_DELAY=1.0)
     runners = [start_runner(config_path, out, **env) for _ in range(2)]
     codes = [r.wait(timeout=180) for r in runners]
     logs = [r.stdout.read().decode() for r in runners]
