@@ -136,6 +136,26 @@ def test_rank_cli_prints_the_table(pool, tmp_path, monkeypatch, capsys):
     assert "unknown model 'vgg'" in capsys.readouterr().err
 
 
+def test_rank_cli_defaults_to_the_pools_pruners(pool, tmp_path, monkeypatch, capsys):
+    """Without --pruners the candidates are the pool's pruners, in registry order: the pool holds a
+    track record for those only (and a newer pruner may refuse the model, as uniform_plus can)."""
+    import sparsetopo.cli.rank as rank_cli
+    from sparsetopo.pruning import PRUNER_NAMES
+    cand, _ = candidates(pool, {p: 0.1 + 0.1 * i for i, p in enumerate(sorted(set(pool["pruner"])))})
+    seen = {}
+
+    def fake_candidates(model, sparsity, dataset, seed, pruners):
+        seen["pruners"] = pruners
+        return cand[cand["pruner"].isin(pruners)]
+
+    monkeypatch.setattr(rank_cli, "candidate_metrics", fake_candidates)
+    pool.to_parquet(tmp_path / "pool.parquet")
+    assert main(["rank", "--model", "conv6", "--sparsity", "0.9", "--pool", str(tmp_path / "pool.parquet")]) == 0
+    assert seen["pruners"] == [p for p in PRUNER_NAMES if p in set(pool["pruner"])]
+    assert set(seen["pruners"]) != set(PRUNER_NAMES)  # the registry has more (the modern pruners)
+    capsys.readouterr()
+
+
 def test_rank_cli_end_to_end_prunes_encodes_and_measures(pool, tmp_path, capsys):
     """Real stages (build → prune → encode → topometrics) on digits; two data-free pruners keep it fast."""
     pool = pool.assign(model=pool["model"].replace({"conv6": "resnet20", "resnet20": "resnet32"}))

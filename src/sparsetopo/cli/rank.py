@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dataset for the data-driven pruners and the number of classes (default: digits)")
     parser.add_argument("--seed", type=seed_arg, default=0, help="seed of the initialisation and the pruners (default: 0)")
     parser.add_argument("--pruners", nargs="+", default=None,
-                        help="pruners to compare (default: every registered pruner, see `sparsetopo prune --help`)")
+                        help="pruners to compare (default: the pool's pruners, whose track record the pool "
+                             "holds; any registered pruner, see `sparsetopo prune --help`)")
     parser.add_argument("--stage", choices=("init", "trained"), default="init",
                         help="pool metrics to learn from (default: init, what an untrained candidate is "
                              "comparable with; falls back to trained, with a note, for older pools)")
@@ -65,12 +66,13 @@ def run(args: argparse.Namespace) -> int:
     from ..validation import check_choice, check_sparsity
     check_choice(args.model, MODEL_NAMES, "model")
     sparsity = check_sparsity(args.sparsity)
-    pruners = args.pruners or list(PRUNER_NAMES)
-    for pruner in pruners:
+    for pruner in args.pruners or ():
         check_choice(pruner, PRUNER_NAMES, "pruner")
     if args.out:
         check_output_file(args.out, "ranking.csv")
     pool = validate_pool(read_table(args.pool))  # before the slow prune/encode/measure stage
+    in_pool = set(pool["pruner"].dropna())
+    pruners = args.pruners or [p for p in PRUNER_NAMES if p in in_pool]
     candidates = candidate_metrics(args.model, sparsity, args.dataset, args.seed, pruners)
     ranking = rank_pruners(candidates, pool, args.model, sparsity, dataset=args.dataset, stage=args.stage)
     print(f"predicted ranking for {args.model} at sparsity {sparsity:g} on {args.dataset} "
