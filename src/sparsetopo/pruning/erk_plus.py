@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ValidationError
+from ..validation import check_scalar
 from .core import MaskDict, PruneContext, weights_of
 from .layerwise import erk_score, masks_from_densities, scaled_densities
 
@@ -46,7 +47,6 @@ def erk_plus_densities(shapes: Mapping[str, torch.Size], density: float, fc_dens
 def prune_erk_plus(model: nn.Module, ctx: PruneContext) -> MaskDict:
     """ERK+ masks: exact per-layer counts from :func:`erk_plus_densities`."""
     fc = ctx.options["fc_density"]
-    if not isinstance(fc, (int, float)) or isinstance(fc, bool) or not 0.0 <= fc <= 1.0:
-        raise ValidationError(f"option fc_density of erk_plus must be a number in [0, 1], got {fc!r}")
+    fc = check_scalar(fc, "option fc_density of erk_plus", float, min_val=0.0, max_val=1.0)
     shapes = {n: w.shape for n, w in weights_of(model).items()}
-    return masks_from_densities(erk_plus_densities(shapes, ctx.density, float(fc)), shapes, ctx.n_keep, ctx.generator)
+    return masks_from_densities(erk_plus_densities(shapes, ctx.density, fc), shapes, ctx.n_keep, ctx.generator)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ..errors import ValidationError
+from ..validation import check_scalar
 from .core import MaskDict, PruneContext, weights_of
 from .layerwise import masks_from_densities
 
@@ -60,8 +61,7 @@ def uniform_plus_densities(shapes: Mapping[str, torch.Size], density: float,
 def prune_uniform_plus(model: nn.Module, ctx: PruneContext) -> MaskDict:
     """Uniform+ masks: exact per-layer counts from :func:`uniform_plus_densities`."""
     floor = ctx.options["last_min_density"]
-    if not isinstance(floor, (int, float)) or isinstance(floor, bool) or not 0.0 <= floor <= 1.0:
-        raise ValidationError(f"option last_min_density of uniform_plus must be a number in [0, 1], got {floor!r}")
+    floor = check_scalar(floor, "option last_min_density of uniform_plus", float, min_val=0.0, max_val=1.0)
     shapes = {n: w.shape for n, w in weights_of(model).items()}
-    return masks_from_densities(uniform_plus_densities(shapes, ctx.density, float(floor)), shapes, ctx.n_keep,
+    return masks_from_densities(uniform_plus_densities(shapes, ctx.density, floor), shapes, ctx.n_keep,
                                 ctx.generator)
