@@ -157,23 +157,15 @@ def random_masks(model, density, seed):
 
 
 @pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("density", [0.15, 0.35, 0.7])
-def test_plain_net_matches_brute_force(seed, density):
-    model = Plain()
+@pytest.mark.parametrize("net,brute,shape,density", [
+    *((Plain, brute_plain, (2, 4, 4), d) for d in (0.15, 0.35, 0.7)),
+    *((Residual, brute_residual, (1, 3, 3), d) for d in (0.2, 0.5)),
+], ids=["plain-0.15", "plain-0.35", "plain-0.7", "residual-0.2", "residual-0.5"])
+def test_effective_masks_match_brute_force(seed, net, brute, shape, density):
+    model = net()
     masks = random_masks(model, density, seed)
-    got = effective_masks(model, masks, (2, 4, 4))
-    expected = brute_plain(masks)
-    for name in masks:
-        assert torch.equal(got[name], expected[name]), name
-
-
-@pytest.mark.parametrize("seed", range(6))
-@pytest.mark.parametrize("density", [0.2, 0.5])
-def test_residual_net_matches_brute_force(seed, density):
-    model = Residual()
-    masks = random_masks(model, density, seed)
-    got = effective_masks(model, masks, (1, 3, 3))
-    expected = brute_residual(masks)
+    got = effective_masks(model, masks, shape)
+    expected = brute(masks)
     for name in masks:
         assert torch.equal(got[name], expected[name]), name
 
