@@ -175,3 +175,18 @@ def test_infinite_values_outside_ramanujan_columns_are_refused():
         validate_pool(pool.assign(effective_density=1.5))
     with pytest.raises(PoolError, match="'effective_paths' has an infinite value"):
         validate_pool(pool.assign(effective_paths=np.inf))
+
+
+def test_one_progress_bar_covers_the_whole_report(tmp_path, capsys, monkeypatch):
+    from sparsetopo.analysis import regression
+    from sparsetopo.analysis.report import AFTER_CV_STEPS
+    monkeypatch.setattr(regression, "_is_tty", lambda: True)
+    pool, layers = synthetic_pools(models=("conv6",), datasets=("cifar10",), sparsities=(0.6, 0.9),
+                                   seeds=(0, 1), layers_per_network=2)
+    build_report(validate_pool(pool), validate_pool(layers, layers=True), tmp_path, runs=2, oos_runs=0, jobs=1)
+    err = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert not any(line.startswith("cross-validation") for line in err)  # no second bar
+    lines = [line for line in err if line.startswith("report")]
+    # computable subsets: 2 sparsities + 1 model, for MGE and the two rolled encodings: 9 blocks of runs
+    total = 9 + len(AFTER_CV_STEPS)
+    assert lines and f"{total}/{total}" in lines[-1] and "100%" in lines[-1], lines[-3:]

@@ -34,7 +34,7 @@ from ..validation import check_sparsity
 from .pool import STAGES, features_of, network_features, select_stage, validate_pool
 from .ranking import global_ranking_scores, order, pick_quality
 from .rbo import rbo
-from .regression import make_regressor, regressor_names
+from .regression import fit_regressor, regressor_names
 
 CELL = ["model", "dataset", "sparsity"]
 
@@ -75,7 +75,7 @@ class DropModel:
         design, y = self.design(rows), rows["drop"].to_numpy(float)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.fitted = [make_regressor(name).fit(design, y) for name in self.names]
+            self.fitted = [fit_regressor(name, design, y) for name in self.names]
         return self
 
     def predict(self, table: pd.DataFrame) -> np.ndarray:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..encoding.registry import LAYER_ENCODINGS, NETWORK_ENCODINGS
+from .linear_fits import fit_exact, fold_predictions
 from .pool import network_features, features_of
 
 N_FOLDS = 5
@@ -71,6 +72,28 @@ def pearson_columns(x: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.where(denom > 1e-12 * max(1.0, float(np.abs(v).max())), r, np.nan)
 
 
+def sklearn_fit_predict(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """Fit scikit-learn's ``name`` regressor on the training rows and predict the test rows."""
+    return make_regressor(name).fit(x_train, y_train).predict(x_test)
+
+
+@dataclass
+class LinearPredictor:
+    """A fitted linear regressor: ``predict(x) = x @ coef + intercept``."""
+    coef: np.ndarray
+    intercept: float
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef + self.intercept
+
+
+def fit_regressor(name: str, x: np.ndarray, y: np.ndarray):
+    """Regressor ``name`` fitted on (x, y): the exact replica of :mod:`.linear_fits` where one
+    applies, else scikit-learn's estimator; either has ``predict``."""
+    fitted = fit_exact(name, x, y)
+    return make_regressor(name).fit(x, y) if fitted is None else LinearPredictor(*fitted)
+
+
 def cv_run(x: np.ndarray, y: np.ndarray, run: int, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One run of 5-fold CV for every regressor in ``names``.
 
@@ -79,20 +102,18 @@ def cv_run(x: np.ndarray, y: np.ndarray, run: int, names: list[str]) -> tuple[np
     """
     from sklearn.model_selection import KFold
     folds = list(KFold(N_FOLDS, shuffle=True, random_state=run).split(x))
+    # PCA keeping every component is an orthogonal rotation (after centring), and least squares is
+    # rotation-invariant (min-norm included): PCR predicts exactly what LinearRegression does, so
+    # it reuses linear's out-of-fold predictions (one fit saved per fold) when both are asked for.
+    reuse_pcr = "pcr" in names and "linear" in names and x.shape[0] > x.shape[1]
+    predictions = fold_predictions([n for n in names if not (reuse_pcr and n == "pcr")], x, y, folds,
+                                   sklearn_fit_predict)
+    if reuse_pcr:
+        predictions["pcr"] = predictions["linear"]
     adj, mae = np.empty(len(names)), np.empty(len(names))
     importance = np.empty((len(names), x.shape[1]))
-    predictions: dict[str, np.ndarray] = {}
     for i, name in enumerate(names):
-        if name == "pcr" and "linear" in predictions and x.shape[0] > x.shape[1]:
-            # PCA keeping every component is an orthogonal rotation (after centring), and least
-            # squares is rotation-invariant (min-norm included): PCR predicts exactly what
-            # LinearRegression does, so reuse its out-of-fold predictions (one fit saved per fold).
-            pred = predictions["linear"]
-        else:
-            pred = np.empty_like(y)
-            for train, test in folds:
-                pred[test] = make_regressor(name).fit(x[train], y[train]).predict(x[test])
-        predictions[name] = pred
+        pred = predictions[name]
         fold_mae = [np.abs(pred[test] - y[test]).mean() for _, test in folds]
         adj[i], mae[i] = adjusted_r2(y, pred, x.shape[1]), float(np.mean(fold_mae))
         importance[i] = pearson_columns(x, pred)
@@ -154,15 +175,15 @@ def scenario_subsets(table: pd.DataFrame, encoding: str) -> list[Subset]:
 
 
 def run_cv(subsets: list[Subset], runs: int | list[int] = 100, jobs: int = 1, all_regressors: bool = False,
-           progress: bool = True, chunk: int = 10, desc: str = "cross-validation") -> list[CVResult]:
+           progress: bool = True, chunk: int = 10, desc: str = "cross-validation", bar=None) -> list[CVResult]:
     """Repeated k-fold CV of every computable subset, in parallel over (subset, block of runs).
 
     ``runs``: one count for every subset, or one per subset (so one call, one worker pool and one
     progress bar serve subsets with different run counts). ``jobs`` processes (joblib/loky; 1 = in
-    this process); a tqdm bar counts blocks of ``chunk`` runs.
+    this process); a tqdm bar counts blocks of ``chunk`` runs. ``bar``: an open tqdm bar to add
+    the blocks to (a caller's bar over a longer job; left open), instead of a bar of its own.
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
     names = regressor_names(all_regressors)
     counts = [runs] * len(subsets) if isinstance(runs, int) else list(runs)
     tasks = [(i, list(range(start, min(start + chunk, counts[i]))))
@@ -170,12 +191,16 @@ def run_cv(subsets: list[Subset], runs: int | list[int] = 100, jobs: int = 1, al
     parallel = Parallel(n_jobs=max(1, int(jobs)), return_as="generator")
     outputs = parallel(delayed(_cv_chunk)(subsets[i].x, subsets[i].y, block, names) for i, block in tasks)
     collected: dict[int, list] = {}
-    bar = tqdm(total=len(tasks), desc=desc, unit="block",
-               disable=not progress or not _is_tty())
+    own_bar = bar is None
+    bar = progress_bar(len(tasks), desc, progress) if own_bar else bar
+    if not own_bar:
+        bar.total += len(tasks)
+        bar.refresh()
     for (i, _), result in zip(tasks, outputs):
         collected.setdefault(i, []).extend(result)
         bar.update(1)
-    bar.close()
+    if own_bar:
+        bar.close()
     results = []
     for i, sub in enumerate(subsets):
         res = CVResult(sub, names)
@@ -184,6 +209,12 @@ def run_cv(subsets: list[Subset], runs: int | list[int] = 100, jobs: int = 1, al
             res.adj_r2, res.mae, res.importance = np.array(adj), np.array(mae), np.array(imp)
         results.append(res)
     return results
+
+
+def progress_bar(total: int, desc: str, progress: bool = True):
+    """A tqdm bar on stderr (hidden when ``progress`` is False or stderr is not a terminal)."""
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, unit="step", disable=not progress or not _is_tty())
 
 
 def _is_tty() -> bool:

@@ -23,8 +23,10 @@ from .figures import display_name, subset_label
 from .importance import holdout_subsets, holdout_tables, importance_table
 from .pool import DEFAULT_STAGE, KEY, coverage, network_features, select_stage
 from .ranking import GLOBAL, IN_SAMPLE, MIXTURE, MIXTURE_OOS, TABLES, ranking_tables
-from .regression import regression_subsets, regression_table, regressor_names, run_cv
+from .regression import progress_bar, regression_subsets, regression_table, regressor_names, run_cv
 
+#: what the report does after cross-validation (one progress-bar step each)
+AFTER_CV_STEPS = ("rankings", "figures", "tables")
 TABLE3_COLUMNS = ["scenario", "subset", "encoding", "adj_r2_mean", "adj_r2_std", "mae", "n_networks"]
 RANK_COLUMNS = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std", "top1_rate", "regret_mean"]
 ENCODING_LABELS = {name: encoding.label for name, encoding in ENCODING_REGISTRY.items()}
@@ -182,8 +184,10 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
     cells = sorted(set(zip(features["model"], features["sparsity"])))
     table3_subsets = regression_subsets(pool, layers)
     held_subsets, owners = holdout_subsets(features, cells) if oos_runs > 0 else ([], [])
+    # One bar for the whole report: the CV blocks (added by run_cv) and the steps after them.
+    bar = progress_bar(len(AFTER_CV_STEPS), "report", progress)
     everything = run_cv(table3_subsets + held_subsets, runs=[runs] * len(table3_subsets) + [oos_runs] * len(held_subsets),
-                        jobs=jobs, all_regressors=all_regressors, progress=progress, desc="report")
+                        jobs=jobs, all_regressors=all_regressors, bar=bar)
     results = everything[:len(table3_subsets)]
     holdout = holdout_tables(everything[len(table3_subsets):], owners) if oos_runs > 0 else None
     table3 = regression_table(results)
@@ -202,12 +206,18 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
     report.files.append(write_csv(importance.assign(subset=importance["subset"].map(subset_label)),
                                   out / "importance.csv"))
 
+    bar.set_postfix_str(AFTER_CV_STEPS[0])
     _ranking_outputs(report, ranking_tables(features, layers, importance, holdout))
     if pool["dataset"].nunique() < 2:
         report.notes.append("Only one dataset: the RBO std over datasets is undefined (shown as no ± value).")
-
+    bar.update(1)
+    bar.set_postfix_str(AFTER_CV_STEPS[1])
     report.files += _figures(report, importance, layers, figure_dataset, figure_sparsity)
+    bar.update(1)
+    bar.set_postfix_str(AFTER_CV_STEPS[2])
     _write_markdown(report, pool)
+    bar.update(1)
+    bar.close()
     return report
 
 
