@@ -45,7 +45,9 @@ def test_rank_follows_the_known_law_and_predicts_the_drop(pool):
     sinks = {"snip": 0.6, "grasp": 0.2, "synflow": 0.4, "er": 0.05}
     cand, mean = candidates(pool, sinks)
     result = rank_pruners(cand, pool, "conv6", 0.9, dataset="cifar10")
-    assert list(result.columns) == ["rank", "pruner", "predicted_drop", "metrics_out_of_range", "out_of_range"]
+    assert list(result.columns) == ["rank", "pruner", "predicted_drop", "raw_prediction", "drop_clipped",
+                                    "metrics_out_of_range", "out_of_range"]
+    assert not result["drop_clipped"].any() and (result["predicted_drop"] == result["raw_prediction"]).all()
     assert (result["metrics_out_of_range"] == 0).all()
     assert result["pruner"].tolist() == ["er", "grasp", "synflow", "snip"]
     assert result["rank"].tolist() == [1, 2, 3, 4]
@@ -93,6 +95,12 @@ def test_unknown_model_and_sparsity_fall_back_and_say_so(pool):
     far, _ = candidates(pool, {"snip": 5.0, "er": 0.1})  # sink fraction far beyond the pool's range
     result = rank_pruners(far, pool, "conv6", 0.9)
     assert result.set_index("pruner")["metrics_out_of_range"].to_dict() == {"snip": 1, "er": 0}
+    # snip's drop is extrapolated past every drop in the pool: shown at the pool's largest, flagged
+    snip = result.set_index("pruner").loc["snip"]
+    drops = 1 - pool.loc[pool["model"] == "conv6", "accuracy"] / pool.loc[pool["model"] == "conv6", "dense_accuracy"]
+    assert snip["drop_clipped"] and snip["raw_prediction"] > 1 and snip["predicted_drop"] == pytest.approx(drops.max())
+    assert result["predicted_drop"].is_monotonic_increasing and result["pruner"].tolist() == ["er", "snip"]
+    assert "shown at that bound" in " ".join(result.attrs["notes"])
     assert result.set_index("pruner").loc["snip", "out_of_range"] == "sink_nodes"
     assert "extrapolated: snip (sink_nodes)" in " ".join(result.attrs["notes"])
 
@@ -179,3 +187,14 @@ def test_rank_cli_rejects_a_bad_pool_before_pruning(pool, tmp_path, monkeypatch,
     pool.drop(columns="k_core").to_csv(tmp_path / "bad.csv", index=False)
     assert main(["rank", "--model", "conv6", "--sparsity", "0.9", "--pool", str(tmp_path / "bad.csv")]) == 2
     assert "missing required column(s): k_core" in capsys.readouterr().err
+
+
+def test_displayed_drops_clip_monotonically_and_keep_the_order():
+    from sparsetopo.analysis.recommend import displayed_drops
+    raw = np.array([-0.3, -0.1, 0.05, 0.4, 1.7, np.nan])
+    shown, clipped, note = displayed_drops(raw, np.array([-0.05, 0.2, 0.6]), list("abcdef"))
+    np.testing.assert_array_equal(shown, [-0.05, -0.05, 0.05, 0.4, 0.6, np.nan])
+    assert clipped.tolist() == [True, True, False, False, True, False]
+    assert np.all(np.diff(shown[:-1]) >= 0)  # raw order -> shown order never reversed
+    assert "a -0.300" in note and "e 1.700" in note and "[-0.050, 0.600]" in note
+    assert displayed_drops(np.array([0.1, 0.2]), np.array([0.0, 0.5]), ["a", "b"])[2] is None

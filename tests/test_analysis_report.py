@@ -11,7 +11,7 @@ from sparsetopo.cli import main
 TABLE3 = ["scenario", "subset", "encoding", "adj_r2_mean", "adj_r2_std", "mae", "n_networks"]
 RANK = ["model", "strategy", "sparsity", "rbo_mean", "rbo_std", "top1_rate", "regret_mean"]
 OUT_OF_SAMPLE = {"layer_density", "delta_r", "delta_r_imdb", "lambda_imsg", "fixed_global_ranking",
-                 "topometric_mixture_oos"}
+                 "topometric_mixture_oos", "recommender"}
 
 
 def test_paper_number_format():
@@ -44,7 +44,7 @@ def test_full_report_files_and_csv_columns(small_full_report):
         table = pd.read_csv(rep / f"{name}.csv")
         assert list(table.columns) == RANK
         assert set(table["strategy"]) == {"layer_density", "delta_r", "delta_r_imdb", "lambda_imsg",
-                                          "fixed_global_ranking", "topometric_mixture"}
+                                          "fixed_global_ranking", "topometric_mixture", "recommender"}
         assert set(table["sparsity"].astype(str)) == {"0.6", "0.9", "avg"}
         assert table["rbo_mean"].between(0, 1).all() and table["top1_rate"].between(0, 1).all()
         assert (table["regret_mean"] >= 0).all()
@@ -62,7 +62,8 @@ def test_full_report_files_and_csv_columns(small_full_report):
     index = (rep / "index.md").read_text()
     for needle in ("Table 3", "Table 4", "Table 11", "Table 12", "figure3_importance_sparsity.png",
                    "Ours (out-of-sample)", "Lasso and ElasticNet", "Top-1 hit rate", "Fixed global ranking",
-                   "Networks n", "Metrics stage analysed: trained"):
+                   "Networks n", "Metrics stage analysed: trained", "rank's recommender (out-of-sample)",
+                   "learned from trained-stage metrics (the pool has no init-stage rows)"):
         assert needle in index
     assert not list(rep.glob(".*.tmp"))  # atomic writes left no temporary files
 
@@ -190,3 +191,36 @@ def test_one_progress_bar_covers_the_whole_report(tmp_path, capsys, monkeypatch)
     # computable subsets: 2 sparsities + 1 model, for MGE and the two rolled encodings: 9 blocks of runs
     total = 9 + len(AFTER_CV_STEPS)
     assert lines and f"{total}/{total}" in lines[-1] and "100%" in lines[-1], lines[-3:]
+
+
+def test_rank_recommender_is_a_strategy_scored_as_rank_scores_it(tmp_path):
+    """Init-stage metrics carry the signal (per-cell pruner effects a fixed ranking cannot know),
+    trained-stage ones none: the report's recommender strategy learns from init rows, ranks the
+    held-out cells right, and its per-cell scores are exactly `rank`'s track record."""
+    from sparsetopo.analysis.recommend import learning_rows, track_record
+    from sparsetopo.analysis.regression import regressor_names
+    pool, layers = synthetic_pools(models=("conv6", "resnet20"), datasets=("cifar10",), sparsities=(0.6, 0.9),
+                                   seeds=range(3), layers_per_network=2, random_state=2)
+    rng = np.random.default_rng(7)
+    effect = pool.groupby(["model", "sparsity", "pruner"])["nodes"].transform(lambda v: rng.random())
+    init = pool.assign(stage="init", sink_nodes=(0.6 * effect + 0.1 * rng.random(len(pool))) * pool["nodes"])
+    init["accuracy"] = init["dense_accuracy"] * (1 - 0.5 * init["sink_nodes"] / init["nodes"]
+                                                 - 0.3 * init["k_core"] / init["edges"])
+    trained = init.assign(stage="trained", sink_nodes=rng.random(len(pool)) * pool["nodes"])
+    both = validate_pool(pd.concat([trained, init], ignore_index=True))
+    report = build_report(both, validate_pool(layers, layers=True), tmp_path, runs=1, oos_runs=0, jobs=1,
+                          progress=False)
+    per_cell = pd.read_csv(tmp_path / "table4_per_dataset.csv")
+    mine = per_cell[per_cell["strategy"] == "recommender"]
+    assert len(mine) == 4 and mine["top1"].eq(1.0).all() and mine["rbo"].min() > 0.9
+    summary = report.tables["table4_strategies"].set_index("strategy")
+    assert summary.loc["recommender", "rbo_mean"] > summary.loc["fixed_global_ranking", "rbo_mean"]
+    assert not summary.loc["recommender", "in_sample"]
+    assert "recommender" in set(pd.read_csv(tmp_path / "table4_oos.csv")["strategy"])
+    rows, _ = learning_rows(both, "init")
+    record = track_record(rows[rows["model"] == "conv6"], regressor_names())
+    record = record[record["strategy"] == "recommender"].merge(mine, on=["model", "dataset", "sparsity"])
+    assert len(record) == 2
+    for column in ("rbo", "top1", "regret"):
+        np.testing.assert_allclose(record[column + "_x"], record[column + "_y"], rtol=1e-9, atol=1e-9)
+    assert any("learned from init-stage metrics" in note for note in report.notes)

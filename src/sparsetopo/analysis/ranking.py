@@ -13,6 +13,8 @@ averaged over exactly these seeds (spec ``analysis.md``). Strategies:
 * ``fixed_global_ranking`` (beyond the paper): one fixed order of the pruners, their mean
   position in the true rankings of the *other* cells (the ranked (model, sparsity) held out, the
   same unit the out-of-sample mixture leaves out); lower first. A recommender must beat it.
+* ``recommender`` (beyond the paper, when given): ``sparsetopo rank``'s drop model (init-stage
+  metrics), fitted without the ranked (model, sparsity); the predicted drop, lower first.
 * ``topometric_mixture`` (paper Eq. 5): ``r^p = Σ_i x_i^p (w_i^M + w_i^s)/2`` with x the 16
   normalised topometrics, averaged over seeds, then min-max scaled within the model over the pool;
   ascending (NaN last). ``_oos``: weights fitted without the ranked (model, sparsity).
@@ -43,9 +45,11 @@ BASELINES = LAYER_BASELINES + NETWORK_BASELINES
 GLOBAL = "fixed_global_ranking"
 MIXTURE = "topometric_mixture"
 MIXTURE_OOS = MIXTURE + "_oos"
-STRATEGIES = BASELINES + [GLOBAL, MIXTURE, MIXTURE_OOS]
+#: ``sparsetopo rank``'s drop model, fitted without the ranked (model, sparsity) (:mod:`.recommend`)
+RECOMMENDER = "recommender"
+STRATEGIES = BASELINES + [GLOBAL, MIXTURE, MIXTURE_OOS, RECOMMENDER]
 #: strategies whose lower score is better (and whose NaN goes last); the rest rank higher first, NaN first.
-ASCENDING = (GLOBAL, MIXTURE, MIXTURE_OOS)
+ASCENDING = (GLOBAL, MIXTURE, MIXTURE_OOS, RECOMMENDER)
 #: strategies fitted on the ranked cell itself (the paper's in-sample weights); every other one is out of sample.
 IN_SAMPLE = (MIXTURE,)
 PAI_PRUNERS = ("snip", "grasp", "synflow", "prospr")
@@ -246,13 +250,15 @@ def ranked_networks(features: pd.DataFrame, layers: pd.DataFrame | None) -> pd.D
 
 
 def ranking_tables(features: pd.DataFrame, layers: pd.DataFrame | None, importance: pd.DataFrame,
-                   holdout: dict[tuple[str, float], pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+                   holdout: dict[tuple[str, float], pd.DataFrame] | None = None,
+                   extra: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """Tables 4, 11, 12 (long scores per dataset under ``<name>_long``, summaries under ``<name>``,
     per-strategy summaries under ``<name>_strategies``) and ``networks``, the ranked network count.
 
     ``features``: per-network normalised MGE topometrics with ``accuracy``; ``importance``: the
     in-sample importance table; ``holdout``: {(model, sparsity): importance without that cell},
-    which adds the out-of-sample strategy ``topometric_mixture_oos``.
+    which adds the out-of-sample strategy ``topometric_mixture_oos``; ``extra``: scores of further
+    strategies per (model, dataset, sparsity, pruner) (e.g. :data:`RECOMMENDER`), joined on that key.
     """
     networks = ranked_networks(features, layers)
     # Spec: average every metric and the accuracy over the seeds first; the min-max scaling of the
@@ -263,6 +269,8 @@ def ranking_tables(features: pd.DataFrame, layers: pd.DataFrame | None, importan
         oos = mixture_scores(averaged, lambda m, s: importance_weights(holdout[(m, s)])(m, s)
                              if (m, s) in holdout else None)
         cells = cells.merge(oos.rename(columns={MIXTURE: MIXTURE_OOS}), on=CELL)
+    if extra is not None:
+        cells = cells.merge(extra, on=CELL, how="left")
     strategies = [s for s in STRATEGIES if s in cells.columns or s == GLOBAL]
     out: dict[str, pd.DataFrame] = {"networks": networks[KEY]}
     for name, pruners in TABLES.items():

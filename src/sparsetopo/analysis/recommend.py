@@ -32,8 +32,7 @@ from ..errors import PoolError
 from ..metrics.normalize import normalize
 from ..validation import check_sparsity
 from .pool import STAGES, features_of, network_features, select_stage, validate_pool
-from .ranking import global_ranking_scores, order, pick_quality
-from .rbo import rbo
+from .ranking import GLOBAL, RECOMMENDER, order, ranking_rbo
 from .regression import fit_regressor, regressor_names
 
 CELL = ["model", "dataset", "sparsity"]
@@ -115,7 +114,8 @@ def _check_candidates(candidates: pd.DataFrame) -> pd.DataFrame:
 def learning_rows(pool: pd.DataFrame, stage: str = "init") -> tuple[pd.DataFrame, list[str]]:
     """Per-network features of the stage ``rank`` learns from (validated pool), and notes.
 
-    Falls back to the trained stage, saying so, when the pool has no ``stage`` rows asked for."""
+    Falls back to the trained stage, saying so, when the pool has no ``stage`` rows asked for; the
+    stage used is ``rows.attrs["stage"]``."""
     pool = validate_pool(pool)
     notes = []
     if stage not in STAGES:
@@ -127,7 +127,9 @@ def learning_rows(pool: pd.DataFrame, stage: str = "init") -> tuple[pd.DataFrame
                      f"{other} networks (weighted metrics such as strength and the spectral ones differ), "
                      "expect extrapolation")
         stage = other
-    return network_features(select_stage(pool, stage), None, "mge"), notes + [f"learned from {stage}-stage metrics"]
+    rows = network_features(select_stage(pool, stage), None, "mge")
+    rows.attrs["stage"] = stage
+    return rows, notes + [f"learned from {stage}-stage metrics"]
 
 
 def training_networks(features: pd.DataFrame, model: str) -> tuple[pd.DataFrame, str]:
@@ -140,38 +142,37 @@ def training_networks(features: pd.DataFrame, model: str) -> tuple[pd.DataFrame,
     return features, f"all {len(complete)} pool networks ({model} {reason})"
 
 
+def held_out_predictions(features: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The recommender out of sample: per (model, dataset, sparsity, pruner), seed-averaged topometrics,
+    ``accuracy``, ``drop`` and ``recommender``, the drop predicted by a :class:`DropModel` fitted
+    without the row's (model, sparsity) (on the networks :func:`training_networks` picks from the
+    rest, as ``rank`` does for a new cell); NaN where fewer than :func:`min_networks` remain.
+
+    One implementation for ``rank``'s track record and the report's ranking tables. O(groups ×
+    regressors × fit)."""
+    complete = features.dropna(subset=features_of("mge") + ["drop"])
+    averaged = (complete.groupby(CELL + ["pruner"], sort=True)[features_of("mge") + ["accuracy", "drop"]]
+                .mean().reset_index())
+    averaged[RECOMMENDER] = np.nan
+    for (model, sparsity), group in averaged.groupby(["model", "sparsity"], sort=True):
+        rest = complete[(complete["model"] != model) | (complete["sparsity"] != sparsity)]
+        train, _ = training_networks(rest, model)
+        if len(train.dropna(subset=features_of("mge") + ["drop"])) >= min_networks():
+            averaged.loc[group.index, RECOMMENDER] = DropModel(names).fit(train).predict(group)
+    return averaged
+
+
 def track_record(train: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """Out-of-sample scores of the recommender and of the fixed global ranking on ``train``'s cells.
 
-    For each (model, sparsity) group: fit :class:`DropModel` on the other groups, rank the pruners
-    of each (model, dataset, sparsity) cell of the group by predicted drop (seed-averaged
-    features), and score against the seed-averaged accuracies. Returns one row per (cell,
-    strategy) with ``rbo``, ``top1`` and ``regret`` (accuracy points); groups whose complement has
-    fewer than :func:`min_networks` complete networks are skipped."""
-    complete = train.dropna(subset=features_of("mge") + ["drop"])
-    averaged = complete.groupby(CELL + ["pruner"], sort=True)[features_of("mge") + ["accuracy", "drop"]].mean().reset_index()
-    averaged["fixed_global_ranking"] = global_ranking_scores(averaged)
-    rows = []
-    for (model, sparsity), group in averaged.groupby(["model", "sparsity"], sort=True):
-        rest = complete[(complete["model"] != model) | (complete["sparsity"] != sparsity)]
-        if len(rest) < min_networks():
-            continue
-        predicted = DropModel(names).fit(rest).predict(group)
-        for (_, dataset, _), cell in group.assign(predicted=predicted).groupby(CELL, sort=True):
-            if len(cell) < 2:
-                continue
-            names_ = cell["pruner"].tolist()
-            accuracy = cell["accuracy"].to_numpy(float)
-            truth = order(names_, accuracy, descending=True, nan_first=False)
-            for strategy, column in (("recommender", "predicted"), ("fixed_global_ranking", "fixed_global_ranking")):
-                values = cell[column].to_numpy(float)
-                if np.isnan(values).all():
-                    continue
-                ranked = order(names_, values, descending=False, nan_first=False)
-                top1, regret = pick_quality(accuracy, names_, ranked)
-                rows.append(dict(model=model, dataset=dataset, sparsity=sparsity, strategy=strategy,
-                                 rbo=rbo(truth, ranked), top1=top1, regret=regret))
-    return pd.DataFrame(rows, columns=CELL + ["strategy", "rbo", "top1", "regret"])
+    Each (model, dataset, sparsity) cell's pruners ranked by :func:`held_out_predictions` (and by
+    the fixed ranking of the other cells), scored against the seed-averaged accuracies by
+    :func:`sparsetopo.analysis.ranking.ranking_rbo`: one row per (cell, strategy) with ``rbo``,
+    ``top1`` and ``regret`` (accuracy points); cells the recommender cannot score are left out."""
+    record = ranking_rbo(held_out_predictions(train, names), [RECOMMENDER, GLOBAL])
+    scored = record[(record["strategy"] == RECOMMENDER) & record["rbo"].notna()]
+    keep = pd.MultiIndex.from_frame(record[CELL]).isin(pd.MultiIndex.from_frame(scored[CELL]))
+    return record[keep & record["rbo"].notna()].reset_index(drop=True)
 
 
 def track_record_text(record: pd.DataFrame) -> str:
@@ -179,7 +180,7 @@ def track_record_text(record: pd.DataFrame) -> str:
     if record.empty:
         return "no out-of-sample track record: the pool has too few (model, sparsity) groups to hold one out"
     summary = record.groupby("strategy")[["rbo", "top1", "regret"]].mean()
-    cells = int((record["strategy"] == "recommender").sum())
+    cells = int((record["strategy"] == RECOMMENDER).sum())
 
     def part(strategy: str) -> str:
         if strategy not in summary.index:
@@ -187,8 +188,28 @@ def track_record_text(record: pd.DataFrame) -> str:
         r = summary.loc[strategy]
         return f"RBO {r['rbo']:.2f}, top-1 hit rate {r['top1']:.2f}, regret {r['regret']:.2f} accuracy points"
     return (f"out-of-sample track record on this pool ({cells} cell(s), each ranked by a model fitted without "
-            f"its (model, sparsity)): {part('recommender')}; a fixed global ranking of the other cells scores "
-            f"{part('fixed_global_ranking')}")
+            f"its (model, sparsity)): {part(RECOMMENDER)}; a fixed global ranking of the other cells scores "
+            f"{part(GLOBAL)}")
+
+
+def displayed_drops(predicted: np.ndarray, observed: np.ndarray, pruners: list[str]
+                    ) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The predicted drops as shown: clipped to the range of drops the training networks had.
+
+    The drop is 1 − accuracy / dense accuracy. A linear model extrapolates without bound (a drop
+    above 1 is an accuracy below 0), and the pool says nothing about drops beyond the ones it saw,
+    so a prediction outside [min, max] of the observed drops is shown at that bound and flagged.
+    Clipping is monotone, so the shown drops never contradict the order (which follows the raw
+    prediction: equal shown values keep the raw order). Returns (shown, clipped flags, note or None)."""
+    lo, hi = float(np.min(observed)), float(np.max(observed))
+    shown = np.clip(predicted, lo, hi)
+    clipped = np.isfinite(predicted) & (shown != predicted)
+    if not clipped.any():
+        return shown, clipped, None
+    raw = ", ".join(f"{p} {v:.3f}" for p, v, c in zip(pruners, predicted, clipped) if c)
+    return shown, clipped, (f"predicted drop outside the {len(observed)} training networks' drops "
+                            f"[{lo:.3f}, {hi:.3f}], shown at that bound (drop_clipped; raw model output "
+                            f"in raw_prediction: {raw}); the order follows the raw output")
 
 
 def rank_pruners(candidate_metrics: pd.DataFrame, pool: pd.DataFrame, model: str, sparsity: float,
@@ -198,9 +219,10 @@ def rank_pruners(candidate_metrics: pd.DataFrame, pool: pd.DataFrame, model: str
 
     ``candidate_metrics``: one row per pruner with ``pruner``, the 16 raw topometrics, ``nodes`` and
     ``edges`` (as :func:`sparsetopo.metrics.topometrics` returns them). ``pool``: an MGE pool table.
-    Returns columns ``rank, pruner, predicted_drop, metrics_out_of_range, out_of_range`` (count and
-    names of the topometrics outside the training networks' range) sorted by predicted drop
-    (ties: alphabetical; NaN last). ``result.attrs``: ``notes`` (what was learned from what) and
+    Returns columns ``rank, pruner, predicted_drop`` (clipped to the training networks' drops,
+    :func:`displayed_drops`), ``raw_prediction``, ``drop_clipped``, ``metrics_out_of_range,
+    out_of_range`` (count and names of the topometrics outside the training networks' range) sorted
+    by the raw predicted drop (ties: alphabetical; NaN last). ``result.attrs``: ``notes`` (what was learned from what) and
     ``track_record`` (:func:`track_record` rows; its summary sentence is the first note).
     """
     sparsity = check_sparsity(sparsity)
@@ -230,9 +252,12 @@ def rank_pruners(candidate_metrics: pd.DataFrame, pool: pd.DataFrame, model: str
     far = [f"{p} ({', '.join(o)})" for p, o in zip(pruners, outside) if o]
     if far:
         notes.append("outside the training networks' range, so the drop is extrapolated: " + "; ".join(far))
+    shown, clipped, note = displayed_drops(predicted, complete["drop"].to_numpy(float), pruners)
+    if note:
+        notes.append(note)
     ranked = order(pruners, predicted, descending=False, nan_first=False)
-    result = pd.DataFrame({"pruner": pruners, "predicted_drop": predicted,
-                           "metrics_out_of_range": [len(o) for o in outside],
+    result = pd.DataFrame({"pruner": pruners, "predicted_drop": shown, "raw_prediction": predicted,
+                           "drop_clipped": clipped, "metrics_out_of_range": [len(o) for o in outside],
                            "out_of_range": [", ".join(o) for o in outside]})
     result = result.set_index("pruner").loc[ranked].reset_index()
     result.insert(0, "rank", np.arange(1, len(result) + 1))

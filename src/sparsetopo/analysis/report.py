@@ -22,7 +22,8 @@ from ..metrics import registry
 from .figures import display_name, subset_label
 from .importance import holdout_subsets, holdout_tables, importance_table
 from .pool import DEFAULT_STAGE, KEY, coverage, network_features, select_stage
-from .ranking import GLOBAL, IN_SAMPLE, MIXTURE, MIXTURE_OOS, TABLES, ranking_tables
+from .ranking import CELL, GLOBAL, IN_SAMPLE, MIXTURE, MIXTURE_OOS, RECOMMENDER, TABLES, ranked_networks, ranking_tables
+from .recommend import held_out_predictions, learning_rows, min_networks
 from .regression import progress_bar, regression_subsets, regression_table, regressor_names, run_cv
 
 #: what the report does after cross-validation (one progress-bar step each)
@@ -33,7 +34,8 @@ ENCODING_LABELS = {name: encoding.label for name, encoding in ENCODING_REGISTRY.
 STRATEGY_LABELS = {"layer_density": "Layer-Density", **{m: registry.labels()[m] for m in registry.names(("ramanujan",))},
                    "effective_density": "Effective density", "effective_paths": "Effective paths",
                    "effective_nodes": "Effective nodes", GLOBAL: "Fixed global ranking (other cells)",
-                   MIXTURE: "Ours (in-sample, as the paper)", MIXTURE_OOS: "Ours (out-of-sample)"}
+                   MIXTURE: "Ours (in-sample, as the paper)", MIXTURE_OOS: "Ours (out-of-sample)",
+                   RECOMMENDER: "rank's recommender (out-of-sample)"}
 STAGE_TEXT = {"trained": "trained (masks on the trained weights, as the paper)",
               "init": "init (masks on the initial weights, before training)"}
 TABLE_TITLES = {"table4": "Table 4: mean RBO, all pruners", "table11": "Table 11: mean RBO, PaI pruners",
@@ -171,7 +173,7 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
     report = Report(out, stage=stage)
     infinite = {"pool": pool.attrs.get("infinite", {}), "layer pool": (layers.attrs.get("infinite", {})
                                                                        if layers is not None else {})}
-    pool = select_stage(pool, stage)
+    both_stages, pool = pool, select_stage(pool, stage)
     layers = select_stage(layers, stage) if layers is not None else None
     oos_runs = min(runs, 10) if oos_runs is None else oos_runs
     jobs = jobs or os.cpu_count() or 1
@@ -207,7 +209,8 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
                                   out / "importance.csv"))
 
     bar.set_postfix_str(AFTER_CV_STEPS[0])
-    _ranking_outputs(report, ranking_tables(features, layers, importance, holdout))
+    recommender = _recommender_scores(report, both_stages, features, layers, all_regressors)
+    _ranking_outputs(report, ranking_tables(features, layers, importance, holdout, extra=recommender))
     if pool["dataset"].nunique() < 2:
         report.notes.append("Only one dataset: the RBO std over datasets is undefined (shown as no ± value).")
     bar.update(1)
@@ -219,6 +222,27 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
     bar.update(1)
     bar.close()
     return report
+
+
+def _recommender_scores(report: Report, pool: pd.DataFrame, features: pd.DataFrame, layers: pd.DataFrame | None,
+                        all_regressors: bool) -> pd.DataFrame | None:
+    """``sparsetopo rank``'s recommender as a ranking strategy: its held-out predicted drop per
+    (model, dataset, sparsity, pruner), learned from init-stage rows of the networks the rankings
+    use (the truth's seed set), exactly as ``rank``'s track record computes it. None (with a
+    note) when no (model, sparsity) leaves enough networks to fit on."""
+    rows, _ = learning_rows(pool, "init")
+    used = rows.attrs["stage"]
+    rows = rows.merge(ranked_networks(features, layers)[KEY], on=KEY)
+    scores = held_out_predictions(rows, regressor_names(all_regressors))
+    label = STRATEGY_LABELS[RECOMMENDER]
+    if scores[RECOMMENDER].isna().all():
+        report.notes.append(f"Strategy \"{label}\" not shown: no (model, sparsity) leaves {min_networks()} "
+                            "networks to fit its drop model on.")
+        return None
+    report.notes.append(f"Strategy \"{label}\": `sparsetopo rank`'s drop model, refitted without the ranked "
+                        f"(model, sparsity), learned from {used}-stage metrics"
+                        + (" (the pool has no init-stage rows)" if used != "init" else "") + ".")
+    return scores[list(CELL) + [RECOMMENDER]]
 
 
 def _protocol_notes(report: Report, pool: pd.DataFrame, layers: pd.DataFrame | None, runs: int, oos_runs: int,
@@ -362,7 +386,9 @@ def _write_markdown(report: Report, pool: pd.DataFrame) -> None:
         if name == "table4":
             sections += ["\"Ours (in-sample)\" uses importance weights fitted on the whole pool, as the paper "
                          "does; \"Ours (out-of-sample)\" refits them without the ranked (model, sparsity) cell, "
-                         "an honest estimate of ranking quality on a new cell (`table*_oos.csv`). Cells: mean "
+                         "an honest estimate of ranking quality on a new cell (`table*_oos.csv`). \"rank's recommender\" is "
+                         "`sparsetopo rank`'s drop model (init-stage metrics), also refitted without the ranked cell: "
+                         "the numbers `rank` prints as its track record. Cells: mean "
                          "± std (ddof 1) of the RBO over datasets; per-dataset values in `table*_per_dataset.csv`.", ""]
     for stem, title in (("figure2_ramanujan_profiles", "Figure 2: Ramanujan metrics vs layer density"),
                         ("figure5_ramanujan_density", "Figure 5: correlation of Ramanujan metrics with layer density")):

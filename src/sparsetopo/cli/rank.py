@@ -14,8 +14,9 @@ EPILOG = """\
 The pool (from `sparsetopo study`) supplies what matters: how the topometrics of *untrained* masks
 (the pool's init-stage metrics) go with the accuracy drop after training. One model, fitted on the
 pool, predicts each candidate's drop (1 - accuracy / dense accuracy); rank 1 is the smallest
-predicted drop, so the order and the numbers agree. Candidates whose metrics fall outside the pool's
-range are flagged (out_of_range). The output starts with the recommender's out-of-sample track
+predicted drop, so the order and the numbers agree. A prediction beyond the drops the pool's
+networks had is shown at that bound and flagged (drop_clipped; the model's own number stays in
+raw_prediction). Candidates whose metrics fall outside the pool's range are flagged (out_of_range). The output starts with the recommender's out-of-sample track
 record on this pool (RBO, top-1 hit rate, regret vs a fixed global ranking): how far to trust it.
 
 Example:
