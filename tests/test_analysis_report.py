@@ -65,6 +65,9 @@ def test_full_report_files_and_csv_columns(small_full_report):
                    "Networks n", "Metrics stage analysed: trained", "rank's recommender (out-of-sample)",
                    "learned from trained-stage metrics (the pool has no init-stage rows)"):
         assert needle in index
+    parts = pd.read_csv(rep / "table3_regressors.csv")
+    assert len(parts) == 12 * 6 and set(parts["regressor"]) == {"linear", "ridge", "huber", "pcr",
+                                                                "bayesian_ridge", "ard"}
     assert not list(rep.glob(".*.tmp"))  # atomic writes left no temporary files
 
 
@@ -224,3 +227,29 @@ def test_rank_recommender_is_a_strategy_scored_as_rank_scores_it(tmp_path):
     for column in ("rbo", "top1", "regret"):
         np.testing.assert_allclose(record[column + "_x"], record[column + "_y"], rtol=1e-9, atol=1e-9)
     assert any("learned from init-stage metrics" in note for note in report.notes)
+
+
+def test_figure2_names_metrics_undefined_or_defined_in_one_layer_only():
+    from sparsetopo.analysis import figures
+    _, layers = synthetic_pools(models=("conv6",), datasets=("cifar10",), sparsities=(0.9,),
+                                pruners=("snip", "er", "erk"), seeds=(0,), layers_per_network=3)
+    layers = validate_pool(layers, layers=True)
+    ramanujan = ["delta_r", "delta_r_imdb", "lambda_imsg"]
+    layers.loc[layers["pruner"] == "er", ramanujan] = np.nan                             # undefined everywhere
+    layers.loc[(layers["pruner"] == "erk") & (layers["layer"] > 0), "lambda_imsg"] = np.nan  # one layer left
+    fig = figures.ramanujan_profiles(layers, "cifar10", 0.9)
+    captions = {ax.get_title(): " ".join(t.get_text() for t in ax.texts) for ax in fig.axes}
+    assert captions["Conv-6 / er (n=1)"] == "undefined in every layer: Δr, Δr_imdb, λ_imsg"
+    assert captions["Conv-6 / erk (n=1)"] == "one layer only (so ±1): λ_imsg"
+    assert captions["Conv-6 / snip (n=1)"] == ""
+    figures._pyplot().close(fig)
+
+
+def test_a_regressor_that_wrecks_the_average_is_named():
+    from sparsetopo.analysis.regression import dominating_regressors
+    parts = pd.DataFrame({"regressor": ["linear", "ridge", "pcr", "ard"], "adj_r2_mean": [-600.0, 0.4, -600.0, 0.2],
+                          "adj_r2_median": [-4.0, 0.41, -4.0, 0.25]})
+    text = dominating_regressors(parts).format(n=42)
+    assert "linear -600.00 (median over runs -4.00), pcr -600.00" in text and "the other 2 average 0.30" in text
+    assert dominating_regressors(parts.assign(adj_r2_mean=[0.1, 0.4, 0.1, 0.2])) is None
+    assert dominating_regressors(parts.assign(adj_r2_mean=-5.0)) is None  # all bad: nothing dominates

@@ -69,9 +69,9 @@ def subset_label(value) -> str:
     return f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
-def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str, n: dict | None = None):
+def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str, captions: dict | None = None):
     """Heatmap figure of ``pearson_r`` for one scenario (rows: metrics by family; columns: subsets,
-    labelled with their network count from ``n`` = {subset: networks} when given)."""
+    labelled with ``captions`` = {subset: text} when given, e.g. the network count and adjusted R²)."""
     plt = _pyplot()
     rows = importance[importance["scenario"] == scenario]
     metrics, labels = features_of("mge"), registry.labels()
@@ -83,7 +83,7 @@ def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str, n: d
         if np.isfinite(value):
             ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=8,
                     color="white" if abs(value) > 0.6 else "black")
-    ax.set_xticks(range(grid.shape[1]), [display_name(c) + (f"\nn={n[c]}" if n and c in n else "")
+    ax.set_xticks(range(grid.shape[1]), [display_name(c) + (f"\n{captions[c]}" if captions and c in captions else "")
                                          for c in grid.columns])
     ax.set_yticks(range(len(metrics)), [labels[m] for m in metrics])
     ax.set_xlabel("sparsity" if scenario == "sparsity" else "model")
@@ -97,7 +97,7 @@ def importance_heatmap(importance: pd.DataFrame, scenario: str, title: str, n: d
         start += len(members)
     ax.set_title(title, fontsize=10)
     # Horizontal bar below the axis keeps the family labels on the right free.
-    bar = fig.colorbar(image, ax=ax, orientation="horizontal", pad=0.08, fraction=0.04, aspect=25)
+    bar = fig.colorbar(image, ax=ax, orientation="horizontal", pad=0.13, fraction=0.04, aspect=25)
     bar.set_label("Pearson r with predicted accuracy drop (red: larger drop)")
     return fig
 
@@ -134,11 +134,22 @@ def ramanujan_profiles(layers: pd.DataFrame, dataset: str, sparsity: float, mode
     for i, model in enumerate(models):
         for j, pruner in enumerate(pruners):
             ax, data = axes[i, j], prof[(prof["model"] == model) & (prof["pruner"] == pruner)]
+            absent, single = [], []
             for column in series:
                 total = data[column].abs().sum(skipna=True)
                 if data[column].notna().any() and total > 0:
                     ax.plot(data["layer"], data[column] / total, marker=".", linewidth=1.2,
                             **_profile_style(series.index(column), column))
+                    if data[column].notna().sum() == 1:
+                        single.append(registry.labels()[column])
+                else:
+                    absent.append(registry.labels()[column])
+            # say it, rather than leave the reader to guess from a missing line or a lone point at ±1
+            caption = ([f"undefined in every layer: {', '.join(absent)}"] if absent else []) + \
+                ([f"one layer only (so ±1): {', '.join(single)}"] if single else [])
+            if caption:
+                ax.text(0.5, 0.03, "\n".join(caption), transform=ax.transAxes, ha="center", va="bottom",
+                        fontsize=6.5, color="0.3")
             seeds = int(data["seeds"].max()) if len(data) else 0
             ax.set_title(f"{display_name(model)} / {pruner} (n={seeds})", fontsize=9)
             ax.axhline(0.0, color="0.8", linewidth=0.6, zorder=0)
@@ -153,7 +164,8 @@ def ramanujan_profiles(layers: pd.DataFrame, dataset: str, sparsity: float, mode
     handles = [Line2D([], [], marker=".", **_profile_style(k, c)) for k, c in enumerate(series)]
     labels = [registry.labels()[c] for c in series]
     fig.suptitle(f"Ramanujan metrics vs layer density ({dataset}, sparsity {sparsity:g}; n = seeds averaged); "
-                 "each series divided by the sum of its |values| over the layers", fontsize=10)
+                 "each series divided by the sum of its |values| over the layers; a gap = undefined in that "
+                 "layer (Δr also where Δr_imdb is)", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.93))
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.955), ncol=len(series), fontsize=8,
                frameon=False)

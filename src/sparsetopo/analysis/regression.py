@@ -243,6 +243,35 @@ def regression_table(results: list[CVResult]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def regressor_table(results: list[CVResult]) -> pd.DataFrame:
+    """Per subset and regressor: ``adj_r2_mean``, ``adj_r2_median`` over runs and ``mae`` (the parts
+    Table 3 averages; computed subsets only)."""
+    rows = []
+    for res in results:
+        sub = res.subset
+        for k, name in enumerate(res.regressors if res.adj_r2.size else []):
+            rows.append(dict(scenario=sub.scenario, subset=sub.subset, encoding=sub.encoding, regressor=name,
+                             adj_r2_mean=float(res.adj_r2[:, k].mean()),
+                             adj_r2_median=float(np.median(res.adj_r2[:, k])), mae=float(res.mae[:, k].mean())))
+    return pd.DataFrame(rows, columns=["scenario", "subset", "encoding", "regressor", "adj_r2_mean",
+                                       "adj_r2_median", "mae"])
+
+
+def dominating_regressors(parts: pd.DataFrame, floor: float = -1.0) -> str | None:
+    """A sentence when some regressors' mean adjusted R² of one subset is below ``floor`` (far worse
+    than predicting the mean) and so dominates the regressor average: who, their values, and the
+    average of the others. ``parts``: that subset's :func:`regressor_table` rows."""
+    bad = parts[parts["adj_r2_mean"] < floor]
+    if bad.empty or len(bad) == len(parts):
+        return None
+    rest = parts[parts["adj_r2_mean"] >= floor]
+    values = ", ".join(f"{r.regressor} {r.adj_r2_mean:.2f} (median over runs {r.adj_r2_median:.2f})"
+                       for r in bad.itertuples())
+    return (f"the regressor average is pulled down by {values}, far worse than predicting the mean on these "
+            f"{{n}} networks; the other {len(rest)} average {rest['adj_r2_mean'].mean():.2f} (per-regressor values "
+            "in table3_regressors.csv)")
+
+
 def regression_study(pool: pd.DataFrame, layers: pd.DataFrame | None = None, runs: int = 100,
                      jobs: int = 1, all_regressors: bool = False, progress: bool = True
                      ) -> tuple[pd.DataFrame, list[CVResult]]:

@@ -24,7 +24,8 @@ from .importance import holdout_subsets, holdout_tables, importance_table
 from .pool import DEFAULT_STAGE, KEY, coverage, network_features, select_stage
 from .ranking import CELL, GLOBAL, IN_SAMPLE, MIXTURE, MIXTURE_OOS, RECOMMENDER, TABLES, ranked_networks, ranking_tables
 from .recommend import held_out_predictions, learning_rows, min_networks
-from .regression import progress_bar, regression_subsets, regression_table, regressor_names, run_cv
+from .regression import (dominating_regressors, progress_bar, regression_subsets, regression_table,
+                         regressor_names, regressor_table, run_cv)
 
 #: what the report does after cross-validation (one progress-bar step each)
 AFTER_CV_STEPS = ("rankings", "figures", "tables")
@@ -192,13 +193,22 @@ def build_report(pool: pd.DataFrame, layers: pd.DataFrame | None, out_dir: str |
                         jobs=jobs, all_regressors=all_regressors, bar=bar)
     results = everything[:len(table3_subsets)]
     holdout = holdout_tables(everything[len(table3_subsets):], owners) if oos_runs > 0 else None
-    table3 = regression_table(results)
+    table3, parts = regression_table(results), regressor_table(results)
     for row in table3.itertuples():
         label = f"{ENCODING_LABELS[row.encoding]}, {row.scenario} {subset_label(row.subset)}"
         if row.n_dropped:
             report.notes.append(f"{label}: {row.n_dropped} network(s) with a NaN metric dropped.")
         if row.note:
             report.notes.append(f"{label}: {row.note}.")
+        mine = parts[(parts["encoding"] == row.encoding) & (parts["scenario"] == row.scenario)
+                     & (parts["subset"] == row.subset)]
+        dominated = dominating_regressors(mine)
+        if dominated:
+            report.notes.append(f"{label}: adjusted R² {pm(row.adj_r2_mean, row.adj_r2_std)}: "
+                                + dominated.format(n=row.n_networks) + ".")
+    report.tables["table3_regressors"] = parts
+    report.files.append(write_csv(parts.assign(subset=parts["subset"].map(subset_label)),
+                                  out / "table3_regressors.csv"))
     report.tables["table3"] = table3
     report.files.append(write_csv(table3.assign(subset=table3["subset"].map(subset_label))[TABLE3_COLUMNS],
                                   out / "table3.csv"))
@@ -327,8 +337,11 @@ def _figures(report: Report, importance: pd.DataFrame, layers: pd.DataFrame | No
         if (importance["scenario"] == scenario).any():
             t3 = report.tables["table3"]
             t3 = t3[(t3["encoding"] == "mge") & (t3["scenario"] == scenario)]
-            n = dict(zip(t3["subset"], t3["n_networks"]))
-            files += figures.save_figure(figures.importance_heatmap(importance, scenario, title, n), out / stem)
+            # each column's n and how well its regression predicts: importance of a poor fit means little
+            captions = {r.subset: f"n={r.n_networks}\nadj. R² {paper_number(r.adj_r2_mean)}"
+                        for r in t3.itertuples()}
+            files += figures.save_figure(figures.importance_heatmap(importance, scenario, title, captions),
+                                         out / stem)
         else:
             report.notes.append(f"Figure {'3' if scenario == 'sparsity' else '4'}: no computable {scenario} subset.")
     if layers is None or "layer_density" not in layers.columns:
