@@ -203,22 +203,20 @@ class PeakRSS:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def measure(graph, metrics) -> list[tuple[str, float, float, object]]:
-    """(name, seconds, peak RSS GB, value) for ``prepare`` and each metric."""
-    import sparsetopo.metrics as M
+def timed(name: str, step) -> tuple[str, float, float, object]:
+    """(name, seconds, peak RSS GB, value) of ``step()``, printed."""
+    gc.collect()
+    with PeakRSS() as rss:
+        start = time.perf_counter()
+        value = step()
+        seconds = time.perf_counter() - start
+    print(f"  {name:22s} {seconds:9.2f} s  peak RSS {rss.peak / 1e9:6.2f} GB  value {value}", flush=True)
+    return name, seconds, rss.peak / 1e9, value
 
-    steps = [("prepare (CSR)", lambda: M.prepare(graph).num_edges)]
-    steps += [(name, (lambda f=f: f(graph))) for name, f in metrics.items()]
-    rows = []
-    for name, step in steps:
-        gc.collect()
-        with PeakRSS() as rss:
-            start = time.perf_counter()
-            value = step()
-            seconds = time.perf_counter() - start
-        rows.append((name, seconds, rss.peak / 1e9, value))
-        print(f"  {name:22s} {seconds:9.2f} s  peak RSS {rss.peak / 1e9:6.2f} GB  value {value}", flush=True)
-    return rows
+
+def measure(graph, metrics) -> list[tuple[str, float, float, object]]:
+    """:func:`timed` rows of each metric of ``metrics`` on ``graph``."""
+    return [timed(name, lambda f=f: f(graph)) for name, f in metrics.items()]
 
 
 def main(argv=None) -> int:
@@ -230,6 +228,9 @@ def main(argv=None) -> int:
     parser.add_argument("--input-shape", type=int, nargs=3, default=(3, 32, 32), metavar=("C", "H", "W"))
     parser.add_argument("--rolled", action="store_true",
                         help="time rolled + rolled-channel encode, per-layer metrics and Ramanujan instead")
+    parser.add_argument("--keep-edges", action="store_true",
+                        help="keep the graph's edge list alive beside the CSR (a library caller holding the graph; "
+                             "the default frees it after preparing, as sparsetopo.measure and the CLI do)")
     parser.add_argument("--only", nargs="*", help="metric columns to time (default: every MGE metric of the "
                                                   "registry: the 16 topometrics and the 3 effective metrics)")
     args = parser.parse_args(argv)
@@ -266,7 +267,11 @@ def main(argv=None) -> int:
         kind = "synthetic" if synthetic else "encoded"
         print(f"  {kind}, {numba.get_num_threads()} numba threads: |V| = {graph.num_nodes}, "
               f"|E| = {graph.num_edges}, built in {time.perf_counter() - start:.1f} s, RSS {_rss_bytes() / 1e9:.2f} GB")
-        rows = measure(graph, metrics)
+        rows = [timed("prepare (CSR)", lambda: M.prepare(graph).num_edges)]
+        if not args.keep_edges:  # as sparsetopo.measure does: the metrics read the CSR only
+            graph = M.prepare(graph)
+            print(f"  edge list freed, RSS {_rss_bytes() / 1e9:.2f} GB", flush=True)
+        rows += measure(graph, metrics)
         total = sum(r[1] for r in rows)
         print(f"  {'TOTAL':22s} {total:9.2f} s  peak RSS {max(r[2] for r in rows):6.2f} GB  "
               f"({total / max(graph.num_edges, 1) * 1e6:.2f} s per million edges; load now {os.getloadavg()[0]:.1f})\n",

@@ -340,6 +340,43 @@ def test_prepared_graph_is_built_once_and_shared():
     assert "triangles" in M.prepare(g).cache and "coreness" in M.prepare(g).cache
 
 
+def test_metrics_run_on_the_prepared_graph_alone_after_the_edge_list_is_freed():
+    import gc
+    import weakref
+
+    g = layered_dag([5, 8, 8, 6, 3], p_edge=0.5, p_skip=0.2, seed=11)
+    expected = M.graph_row(g, ("topometrics", "effective"))
+    reference = MultipartiteGraph(g.src.copy(), g.dst.copy(), g.weight.copy(), g.num_nodes, g.layer_offsets,
+                                  g.layer_names)
+    prepared = M.prepare(g)
+    alive = weakref.ref(g)
+    del g
+    gc.collect()
+    assert alive() is None  # nothing in the prepared graph holds the graph or its edge arrays
+    assert M.graph_row(prepared, ("topometrics", "effective")) == expected
+    src, dst = prepared.edge_list()  # the edge list read back from the CSR, sorted by (src, dst)
+    order = np.lexsort((reference.dst, reference.src))
+    np.testing.assert_array_equal(src, reference.src[order])
+    np.testing.assert_array_equal(dst, reference.dst[order])
+    import random
+
+    random.seed(0)  # motifs_4_estimate's default seed, through igraph's RNG
+    on_edges = ig.Graph(n=reference.num_nodes, edges=np.column_stack([reference.src, reference.dst]))
+    assert M.motifs_4_estimate(prepared, 7) == on_edges.as_undirected().motifs_randesu_estimate(size=4, sample=7)
+
+
+def test_abs_sum_repeats_numpys_float64_sum_bit_for_bit(monkeypatch):
+    from sparsetopo.metrics import _prepared
+
+    rng = np.random.default_rng(3)
+    weight = (rng.standard_normal(1_000_003) * rng.exponential(size=1_000_003)).astype(np.float32)
+    expected = np.sum(np.abs(weight), dtype=np.float64)
+    assert _prepared.abs_sum(weight) == expected
+    monkeypatch.setattr(_prepared, "ABS_SUM_CHUNK", 8192 * 5)  # many chunks, each on a buffer boundary
+    assert _prepared.abs_sum(weight) == expected
+    assert _prepared.abs_sum(weight[:0]) == 0.0
+
+
 def test_structural_kernels_on_a_larger_sparse_graph_match_networkx_and_networkit():
     import networkit as nk
 

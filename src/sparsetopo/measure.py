@@ -53,6 +53,7 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
     """
     from .encoding import encode
     from .masks import get_masks
+    from .metrics import prepare
     from .metrics.summary import graph_rows, mask_values
 
     encodings, groups = tuple(encodings), tuple(groups)
@@ -72,8 +73,11 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
         with stage(f"encode {kind}"):
             graph = encode(model, input_shape, kind=kind, masks=masks, max_memory=max_memory)
         with stage(f"metrics {kind}"):
+            if not layered:  # keep the CSR only: the edge list (12 bytes per edge) is freed first
+                graph = prepare(graph)
             rows = graph_rows(graph, kind, groups, mask_values=from_masks, compat=compat, progress=progress,
                               motif_sample=None if layered else motif_sample, max_memory=max_memory)
+        del graph  # before the next encoding is built
         if not layered:  # after "encoding", so registered metrics keep their order at the end of the row
             rows = [{"encoding": row["encoding"], **network, **row} for row in rows]
         (out.layer_rows if layered else out.rows).extend(rows)

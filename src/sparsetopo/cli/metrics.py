@@ -76,10 +76,14 @@ def _rows(args: argparse.Namespace, motif_sample) -> list[dict]:
         graph = load_graph(args.graph)  # validated: a missing, truncated or crafted file is one named error
         kind = getattr(graph, "kind", "mge")
         _check_motif_sample(kind, motif_sample)
+        from ..metrics import prepare
         from ..metrics.density import graph_layer_density
         from ..metrics.summary import graph_rows
 
-        return _shown(graph_rows(graph, kind, _groups(args, kind), mask_values={"layer_density": graph_layer_density(graph)},
+        densities = graph_layer_density(graph)
+        if kind == "mge":  # keep the CSR only: the edge list (12 bytes per edge) is freed first
+            graph = prepare(graph)
+        return _shown(graph_rows(graph, kind, _groups(args, kind), mask_values={"layer_density": densities},
                                  motif_sample=motif_sample, compat=args.compat, progress=not args.no_progress,
                                  max_memory=args.max_memory))
     _check_motif_sample(args.encoding, motif_sample)

@@ -55,8 +55,9 @@ _configure_cache()
 
 
 @njit(cache=True)
-def fill_csr(src, dst, absw, out_deg, in_deg, indptr, indices, adj_weight):
-    """Fill ``indices`` / ``adj_weight`` (length 2|E|) for the layout above, every part sorted.
+def fill_csr(src, dst, weight, out_deg, in_deg, indptr, indices, adj_weight):
+    """Fill ``indices`` / ``adj_weight`` = |``weight``| (length 2|E|) for the layout above, every
+    part sorted. The absolute value is taken here, so no |w| copy of the edge list is made.
 
     Three O(|E|) scatter passes: edges into the out parts; out parts (rows ascending) into sorted
     in parts; in parts (rows ascending) back into sorted out parts.
@@ -66,7 +67,7 @@ def fill_csr(src, dst, absw, out_deg, in_deg, indptr, indices, adj_weight):
     for e in range(src.size):
         s = src[e]
         indices[cursor[s]] = dst[e]
-        adj_weight[cursor[s]] = absw[e]
+        adj_weight[cursor[s]] = abs(weight[e])
         cursor[s] += 1
     for v in range(n):
         cursor[v] = indptr[v] + out_deg[v]
@@ -461,6 +462,98 @@ def bridges_and_articulation_points(indptr, indices):
         if root_children >= 2:
             is_cut[root] = True
     return bridges, is_cut
+
+
+@njit(cache=True)
+def out_edge_list(indptr, indices, out_deg):
+    """(src, dst) of every edge, read back from the out parts: sorted by (src, dst). O(|E|)."""
+    n = out_deg.size
+    total = 0
+    for v in range(n):
+        total += out_deg[v]
+    src = np.empty(total, indices.dtype)
+    dst = np.empty(total, indices.dtype)
+    e = 0
+    for v in range(n):
+        for s in range(indptr[v], indptr[v] + out_deg[v]):
+            src[e] = v
+            dst[e] = indices[s]
+            e += 1
+    return src, dst
+
+
+# -- input -> output structure (effective metrics): one sweep in id order ------------------------
+# Node ids are layer-ordered and in-neighbours have smaller ids, so a sweep in ascending id order
+# sees every in-neighbour's value final (descending order: every out-neighbour's). Nodes of one
+# node layer are independent, so each layer's nodes run in parallel. No per-edge array is built.
+
+
+@njit(cache=True, parallel=True)
+def forward_reachable(indptr, indices, out_deg, layer_offsets):
+    """bool (V,): reachable along directed edges from node layer 0 (layer 0 included). O(|V| + |E|)."""
+    n = out_deg.size
+    reached = np.zeros(n, np.bool_)
+    reached[layer_offsets[0]:layer_offsets[1]] = True
+    for layer in range(1, layer_offsets.size - 1):
+        for v in prange(layer_offsets[layer], layer_offsets[layer + 1]):
+            for s in range(indptr[v] + out_deg[v], indptr[v + 1]):
+                if reached[indices[s]]:
+                    reached[v] = True
+                    break
+    return reached
+
+
+@njit(cache=True, parallel=True)
+def backward_reachable(indptr, indices, out_deg, layer_offsets):
+    """bool (V,): reaches the last node layer along directed edges (that layer included). O(|V| + |E|)."""
+    n = out_deg.size
+    last = layer_offsets.size - 2
+    reaches = np.zeros(n, np.bool_)
+    reaches[layer_offsets[last]:layer_offsets[last + 1]] = True
+    for layer in range(last - 1, -1, -1):
+        for v in prange(layer_offsets[layer], layer_offsets[layer + 1]):
+            for s in range(indptr[v], indptr[v] + out_deg[v]):
+                if reaches[indices[s]]:
+                    reaches[v] = True
+                    break
+    return reaches
+
+
+@njit(cache=True, parallel=True)
+def log_path_counts(indptr, indices, out_deg, layer_offsets):
+    """float64 (V,): ln of the number of directed paths from node layer 0 to each node (-inf:
+    none; 0 on layer 0). ln P(v) = logsumexp of ln P(u) over in-neighbours u, shifted by their
+    largest term so that no exp overflows. Two passes over each in part: O(|V| + |E|)."""
+    n = out_deg.size
+    log_paths = np.full(n, -np.inf)
+    log_paths[layer_offsets[0]:layer_offsets[1]] = 0.0
+    for layer in range(1, layer_offsets.size - 1):
+        for v in prange(layer_offsets[layer], layer_offsets[layer + 1]):
+            peak = -np.inf
+            for s in range(indptr[v] + out_deg[v], indptr[v + 1]):
+                peak = max(peak, log_paths[indices[s]])
+            if peak == -np.inf:
+                continue
+            total = 0.0
+            for s in range(indptr[v] + out_deg[v], indptr[v + 1]):
+                total += np.exp(log_paths[indices[s]] - peak)
+            log_paths[v] = peak + np.log(total)
+    return log_paths
+
+
+@njit(cache=True, parallel=True)
+def count_edges_within(indptr, indices, out_deg, selected):
+    """Number of edges u -> v with ``selected[u]`` and ``selected[v]``. O(|V| + |E|)."""
+    n = out_deg.size
+    count = 0
+    for u in prange(n):
+        inside = 0  # per-row count, then one reduction per row (numba's prange reduction form)
+        if selected[u]:
+            for s in range(indptr[u], indptr[u] + out_deg[u]):
+                if selected[indices[s]]:
+                    inside += 1
+        count += inside
+    return count
 
 
 def default_workers() -> int:

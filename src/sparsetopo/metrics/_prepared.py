@@ -9,7 +9,13 @@
 * lazily, per-family results in ``cache`` (triangles, coreness, components, cut structure).
 
 Memory for |E| edges: 8|E| bytes of CSR ids + 8|E| bytes of float32 |w|, beside the graph's own
-12|E| bytes. Cost O(|V| + |E|). The cache lives as long as the graph object does.
+12|E| bytes while it lives. Cost O(|V| + |E|). The cache lives as long as the graph object does.
+
+Every metric reads the CSR only, never the graph's edge list, so a caller that measures a large
+MGE may keep just the :class:`PreparedGraph` and drop the graph (``graph = prepare(graph)``, as
+:func:`sparsetopo.measure.measure` does): the 12|E| bytes of the edge list are freed before the
+metrics run (ImageNet ResNet-18 at 224²: 3 GB of 11.6). The edge list can be read back from the
+CSR (:meth:`PreparedGraph.edge_list`).
 
 Parallel edges (never produced by the encoder) are merged and their |w| summed (``metrics.md``
 §0). An edge that does not go from a node layer to a strictly later one is rejected, since every
@@ -31,9 +37,9 @@ from . import _kernels
 GraphLike = Union[MultipartiteGraph, BipartiteGraph, "PreparedGraph"]
 
 #: peak bytes per edge of measuring all topometrics, the graph itself included: the graph's
-#: int32 src/dst + float32 w (12), the CSR's int32 id + float32 |w| per direction (16), |w| while
-#: building it (4), per-edge triangle counts (4), rounded up (ResNet-18 at 224²: 38 measured).
-BYTES_PER_EDGE = 40
+#: int32 src/dst + float32 w (12), the CSR's int32 id + float32 |w| per direction (16), per-edge
+#: triangle counts while the motifs are counted (4), rounded up.
+BYTES_PER_EDGE = 32
 #: compat="official" adds the float16-rounded |w| per CSR slot.
 BYTES_PER_EDGE_COMPAT = 8
 #: per node: CSR row pointers, degrees, layers, labels, coreness, markers per thread, Lanczos work.
@@ -66,8 +72,6 @@ class PreparedGraph:
     node_layer: np.ndarray  # int32 (V,)
     out_deg: np.ndarray  # int64 (V,)
     in_deg: np.ndarray  # int64 (V,)
-    src: np.ndarray  # the graph's edge arrays (not copies; merged if parallel edges were found)
-    dst: np.ndarray
     indptr: np.ndarray  # int64 (V + 1,), undirected CSR
     indices: np.ndarray  # int32 (2E,)
     adj_weight: np.ndarray  # float32 (2E,), |w|
@@ -79,6 +83,11 @@ class PreparedGraph:
     def degree(self) -> np.ndarray:
         """deg_U(v) = in(v) + out(v) (G is a DAG)."""
         return self.out_deg + self.in_deg
+
+    def edge_list(self) -> tuple[np.ndarray, np.ndarray]:
+        """(src, dst) of every edge (parallel edges merged), sorted by (src, dst), read back from
+        the CSR's out parts: the graph's edge list without keeping it. O(|E|), 8|E| bytes."""
+        return _kernels.out_edge_list(self.indptr, self.indices, self.out_deg)
 
     @property
     def in_indptr(self) -> np.ndarray:
@@ -131,33 +140,48 @@ def _build(graph: MultipartiteGraph | BipartiteGraph) -> PreparedGraph:
         raise ValidationError(
             f"edge {bad} ({int(src[bad])} -> {int(dst[bad])}) goes from node layer {int(node_layer[src[bad]])} "
             f"to node layer {int(node_layer[dst[bad]])}; edges must point to a later node layer (a layered DAG)")
-    prepared = _from_edges(src, dst, np.abs(weight), n, mge.layer_offsets, node_layer)
+    prepared = _from_edges(src, dst, weight, n, mge.layer_offsets, node_layer)
     if prepared.merged_parallel_edges:
         warnings.warn(f"merged {prepared.merged_parallel_edges} parallel edges (|w| summed)", stacklevel=3)
     return prepared
 
 
-def _from_edges(src, dst, absw, n, layer_offsets, node_layer, merged=0) -> PreparedGraph:
+def _from_edges(src, dst, weight, n, layer_offsets, node_layer, merged=0) -> PreparedGraph:
     out_deg = np.bincount(src, minlength=n).astype(np.int64)
     in_deg = np.bincount(dst, minlength=n).astype(np.int64)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(out_deg + in_deg, out=indptr[1:])
     indices = np.empty(2 * src.size, dtype=np.int32 if n < 2**31 - 1 else np.int64)
     adj_weight = np.empty(2 * src.size, dtype=np.float32)
-    _kernels.fill_csr(src, dst, absw, out_deg, in_deg, indptr, indices, adj_weight)
+    _kernels.fill_csr(src, dst, weight, out_deg, in_deg, indptr, indices, adj_weight)
     if src.size and _kernels.count_duplicate_edges(indptr, indices, out_deg):
-        return _merge_parallel(src, dst, absw, n, layer_offsets, node_layer)
+        return _merge_parallel(src, dst, weight, n, layer_offsets, node_layer)
     return PreparedGraph(
         num_nodes=n, num_edges=int(src.size), layer_offsets=np.asarray(layer_offsets, np.int64),
-        node_layer=node_layer, out_deg=out_deg, in_deg=in_deg, src=src, dst=dst, indptr=indptr, indices=indices,
-        adj_weight=adj_weight, total_abs_weight=float(np.sum(absw, dtype=np.float64)),
-        merged_parallel_edges=merged)
+        node_layer=node_layer, out_deg=out_deg, in_deg=in_deg, indptr=indptr, indices=indices,
+        adj_weight=adj_weight, total_abs_weight=abs_sum(weight), merged_parallel_edges=merged)
 
 
-def _merge_parallel(src, dst, absw, n, layer_offsets, node_layer) -> PreparedGraph:
+#: elements per chunk of :func:`abs_sum`: a multiple of numpy's 8192-element reduction buffer
+ABS_SUM_CHUNK = 1 << 20
+
+
+def abs_sum(weight: np.ndarray) -> float:
+    """Σ|w| in float64, equal bit for bit to ``np.sum(np.abs(weight), dtype=np.float64)`` but
+    without the |E|-element |w| copy: numpy sums buffers of 8192 elements pairwise and adds each
+    to a running total, so chunks on buffer boundaries, each seeded with the running total
+    (``initial=``), repeat the same additions in the same order (pinned study rows hold the
+    node strength exactly). O(|E|) time, 4 MiB extra."""
+    total = 0.0
+    for start in range(0, weight.size, ABS_SUM_CHUNK):
+        total = np.add.reduce(np.abs(weight[start:start + ABS_SUM_CHUNK]), dtype=np.float64, initial=total)
+    return float(total)
+
+
+def _merge_parallel(src, dst, weight, n, layer_offsets, node_layer) -> PreparedGraph:
     key = src.astype(np.int64) * n + dst
     unique, inverse = np.unique(key, return_inverse=True)
-    summed = np.bincount(inverse, weights=absw.astype(np.float64)).astype(np.float32)
+    summed = np.bincount(inverse, weights=np.abs(weight).astype(np.float64)).astype(np.float32)
     merged = int(src.size - unique.size)
     return _from_edges((unique // n).astype(src.dtype), (unique % n).astype(dst.dtype), summed, n,
                        layer_offsets, node_layer, merged)

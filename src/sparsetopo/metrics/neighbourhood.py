@@ -44,17 +44,20 @@ def neighbors_2hop(graph: GraphLike) -> float:
 class TriangleStats(NamedTuple):
     triangles: int  # T
     per_node: np.ndarray  # t_v
-    per_edge: np.ndarray  # t_e, indexed by in-position
+    edge_pairs: int  # Σ_e C(t_e, 2) over the per-edge triangle counts t_e
     four_cliques: int  # K
 
 
 def triangle_stats(graph: GraphLike) -> TriangleStats:
-    """Triangles of U(G) per node and per edge, and 4-cliques (cached). Work Σ_{skip x->z} in(z)."""
+    """Triangles of U(G) in all and per node, Σ_e C(t_e, 2) and 4-cliques (cached). Work
+    Σ_{skip x->z} in(z). The per-edge counts t_e (4|E| bytes) live only while they are summed."""
     p = prepare(graph)
     if "triangles" not in p.cache:
         t, per_node, per_edge, k4 = _kernels.triangle_statistics(
             p.indptr, p.indices, p.out_deg, p.in_indptr, p.node_layer)
-        p.cache["triangles"] = TriangleStats(int(t), per_node, per_edge, int(k4))
+        pairs = int(_kernels.sum_pairs(per_edge)) if t else 0
+        del per_edge
+        p.cache["triangles"] = TriangleStats(int(t), per_node, pairs, int(k4))
     return p.cache["triangles"]
 
 
@@ -80,7 +83,7 @@ def induced_four_node_counts(graph: GraphLike) -> dict[str, int]:
     paths = int(_kernels.sum_edge_degree_products(p.indptr, p.indices, p.out_deg)) - 3 * tri.triangles
     c4 = int(_kernels.count_four_cycles(p.indptr, p.indices, p.out_deg, _kernels.default_workers()))
     paw = int((tri.per_node * (deg - 2)).sum(dtype=np.int64)) if tri.triangles else 0
-    diamond = int(_kernels.sum_pairs(tri.per_edge)) if tri.triangles else 0
+    diamond = tri.edge_pairs
     k = tri.four_cliques
     diamond_i = diamond - 6 * k
     cycle_i = c4 - diamond_i - 3 * k
@@ -115,14 +118,15 @@ def motifs_4_estimate(graph: GraphLike, sample: int, *, seed: int = 0) -> float:
     """The official estimator: igraph ESU from ``sample`` random root nodes, found·|V|/sample.
 
     Unbiased but random (``metrics.md`` §1 "Motif"); seeded through Python's ``random`` (igraph's
-    RNG). Builds an igraph graph (slow above ~1e7 edges). ``sample`` = ⌊0.001|V|⌋ in the paper.
+    RNG). Builds an igraph graph from the CSR's edge list (slow above ~1e7 edges). ``sample`` =
+    ⌊0.001|V|⌋ in the paper.
     """
     p = prepare(graph)
     if not isinstance(sample, (int, np.integer)) or not 1 <= sample <= max(p.num_nodes, 1):
         raise ValidationError(f"motif sample must be an int in [1, |V|={p.num_nodes}], got {sample!r}")
     import igraph as ig
 
-    g = ig.Graph(n=p.num_nodes, edges=np.column_stack([p.src, p.dst]), directed=False)
+    g = ig.Graph(n=p.num_nodes, edges=np.column_stack(p.edge_list()), directed=False)
     state = random.getstate()
     try:
         random.seed(seed)
