@@ -377,7 +377,8 @@ def test_oracle_random_networks(spec):
     full = encode(model, input_shape, masks=masks)
     reduced = encode(model, input_shape, masks=masks, identity_skips=False)
     assert reduced.num_nodes == full.num_nodes and reduced.layer_names == full.layer_names
-    assert (reduced != full) == (full.meta["identity_jobs"] > 0)
+    # an identity job whose sources are all padding makes no edge: then the two graphs are equal
+    assert (reduced != full) <= (full.meta["identity_jobs"] > 0)
     kept = set(zip(reduced.src.tolist(), reduced.dst.tolist()))
     assert kept <= set(zip(full.src.tolist(), full.dst.tolist()))
 
