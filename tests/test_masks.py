@@ -27,6 +27,31 @@ def test_apply_masks_uses_prune_reparametrisation_and_zeroes_orig():
     assert all(torch.equal(got[n], masks[n]) for n in masks)
 
 
+def test_apply_masks_equals_torch_custom_from_mask():
+    """The fast attach builds torch's own re-parametrisation: same state_dict, forward, gradients,
+    an SGD step keeps pruned weights at 0, and ``prune.remove`` makes it permanent as torch does."""
+    ours, theirs = build("resnet20", seed=0), build("resnet20", seed=0)
+    masks = random_masks(ours, 0.3, seed=2)
+    M.apply_masks(ours, masks)
+    with torch.no_grad():
+        for name, module in M.prunable_modules(theirs).items():
+            prune.custom_from_mask(module, "weight", masks[name])
+            module.weight_orig.mul_(module.weight_mask)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
+    x = torch.randn(4, 3, 32, 32)
+    for model in (ours, theirs):
+        model(x).square().sum().backward()
+        torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4).step()
+        model(x)
+    assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
+    conv = ours.layer1[0].conv1
+    assert torch.all(conv.weight_orig[~masks["layer1.0.conv1.weight"]] == 0)
+    M.remove_masks(ours)
+    assert not prune.is_pruned(ours) and isinstance(conv.weight, torch.nn.Parameter)
+    assert torch.equal(conv.weight, theirs.layer1[0].conv1.weight)
+
+
 def test_reapplying_replaces_the_mask_instead_of_multiplying():
     model = build("resnet20", seed=0)
     first = random_masks(model, 0.5, seed=1)

