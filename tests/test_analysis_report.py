@@ -63,7 +63,7 @@ def test_full_report_files_and_csv_columns(small_full_report):
     for needle in ("Table 3", "Table 4", "Table 11", "Table 12", "figure3_importance_sparsity.png",
                    "Ours (out-of-sample)", "Lasso and ElasticNet", "Top-1 hit rate", "Fixed global ranking",
                    "Networks n", "Metrics stage analysed: trained", "rank's recommender (out-of-sample)",
-                   "learned from trained-stage metrics (the pool has no init-stage rows)"):
+                   "learned from trained-stage metrics (the pool has no init-stage rows)", "table3_regressors.csv"):
         assert needle in index
     parts = pd.read_csv(rep / "table3_regressors.csv")
     assert len(parts) == 12 * 6 and set(parts["regressor"]) == {"linear", "ridge", "huber", "pcr",

@@ -382,7 +382,10 @@ def _write_markdown(report: Report, pool: pd.DataFrame) -> None:
                 "## Test accuracy of the pool (%, mean ± std over seeds; as Tables 8-10)", "",
                 accuracy_markdown(accuracy), "",
                 "## Table 3: regression of the accuracy drop (adjusted R² of pooled out-of-fold predictions, MAE)",
-                "", table3_markdown(report.tables["table3"]), "", "## Feature importance (Figures 3 and 4)", "",
+                "", table3_markdown(report.tables["table3"]), "",
+                "Each cell averages the regressors; their separate values are in `table3_regressors.csv`. Cells "
+                "that need a word (not computed, unstable, pulled down by one regressor) are explained under "
+                "Notes.", "", "## Feature importance (Figures 3 and 4)", "",
                 "Pearson r between each topometric and the regressors' predicted accuracy drop: r > 0 means more "
                 "of the metric goes with a larger drop. Data: `importance.csv`.", ""]
     for stem in ("figure3_importance_sparsity", "figure4_importance_architecture"):
