@@ -58,6 +58,21 @@ def test_topometrics_refuses_above_max_memory():
     with pytest.raises(MemoryEstimateError, match=f"{graph.num_edges} edges"):
         M.topometrics(graph, max_memory=estimate - 1)
     assert M.topometrics(graph, max_memory=estimate)["edges"] == graph.num_edges
+    # the prepared graph alone (its caller freed the edge list): the lower estimate applies
+    freed = M.estimate_memory(graph.num_nodes, graph.num_edges, edge_list_kept=False)
+    assert freed < estimate
+    with pytest.raises(MemoryEstimateError):
+        M.topometrics(M.prepare(graph), max_memory=freed - 1)
+    assert M.topometrics(M.prepare(graph), max_memory=freed)["edges"] == graph.num_edges
+
+
+def test_estimate_without_the_edge_list_still_covers_the_csr_build():
+    from sparsetopo.metrics import _prepared
+
+    nodes, edges = 10**6, 10**9  # edge-dominated: the CSR build (edge list + CSR) is the peak
+    freed = M.estimate_memory(nodes, edges, edge_list_kept=False)
+    assert freed >= (_prepared.EDGE_LIST_BYTES + _prepared.CSR_BYTES) * edges
+    assert M.estimate_memory(nodes, edges) > freed + _prepared.TRIANGLE_BYTES * edges
 
 
 def test_cli_encode_and_metrics_report_the_estimate(tmp_path, capsys):

@@ -91,7 +91,7 @@ def _check_metrics_memory(model, masks, input_shape, compat: str, max_memory) ->
     from .metrics import estimate_memory
 
     nodes, edges = count_mge(model, input_shape, masks)
-    check_memory(estimate_memory(nodes, edges, compat), max_memory,
+    check_memory(estimate_memory(nodes, edges, compat, edge_list_kept=False), max_memory,  # freed, see measure()
                  f"the metrics of {type(model).__name__} at input shape {tuple(input_shape)} "
                  f"({nodes} nodes, {edges} edges)")
 

@@ -124,7 +124,7 @@ def _check_file_memory(args: argparse.Namespace) -> None:
     except (zipfile.BadZipFile, ValueError, OSError):
         return  # load_graph reports a damaged file
     edges = int(shape[0]) if len(shape) == 1 else 0
-    check_memory(estimate_memory(nodes, edges, args.compat), args.max_memory,
+    check_memory(estimate_memory(nodes, edges, args.compat, edge_list_kept=False), args.max_memory,  # freed in _rows
                  f"the metrics of {args.graph} ({nodes} nodes, {edges} edges)")
 
 

@@ -36,29 +36,44 @@ from . import _kernels
 
 GraphLike = Union[MultipartiteGraph, BipartiteGraph, "PreparedGraph"]
 
-#: peak bytes per edge of measuring all topometrics, the graph itself included: the graph's
-#: int32 src/dst + float32 w (12), the CSR's int32 id + float32 |w| per direction (16), per-edge
-#: triangle counts while the motifs are counted (4). An upper bound: a caller that frees the edge
-#: list after :func:`prepare` (``measure``, the CLI) peaks lower. ResNet-18 at 224², 2.56e8 edges:
-#: estimate 11.2 GiB; measured 7.7 GB with the edge list freed (the CSR build, 28 B/edge, is the
-#: peak), about 10.6 GB with the graph kept (spectral step: CSR + graph + Lanczos bases).
-BYTES_PER_EDGE = 32
-#: compat="official" adds the float16-rounded |w| per CSR slot.
-BYTES_PER_EDGE_COMPAT = 8
+#: bytes per edge of the memory estimate (:func:`estimate_memory`), each a measured array:
+#: the graph's edge list (int32 src/dst + float32 w),
+EDGE_LIST_BYTES = 12
+#: the CSR (int32 id + float32 |w| per direction),
+CSR_BYTES = 16
+#: the per-edge triangle counts while the motifs are counted (int32),
+TRIANGLE_BYTES = 4
+#: and, for compat="official", the float16-rounded |w| per CSR slot (float32).
+COMPAT_BYTES = 8
 #: per node: CSR row pointers, degrees, layers, labels, coreness, markers per thread, Lanczos work.
 BYTES_PER_NODE = 256
-#: the two Lanczos bases (γ on A, ρ on L) at most (``_lanczos.MAX_BASIS_BYTES`` each).
-LANCZOS_BYTES = 2 << 30
+#: the Lanczos work of the spectral pair, in units of one run's basis: the two bases (γ on A, ρ
+#: on L) and the Ritz vectors of a thick restart (half a basis). ResNet-18 at 224²: 2.7 GB measured.
+LANCZOS_BASES = 2.5
 BASE_BYTES = 1 << 30  # interpreter, numpy / scipy / numba / torch
 
 
-def estimate_memory(num_nodes: int, num_edges: int, compat: str = "default") -> int:
-    """Peak bytes of :func:`~sparsetopo.metrics.topometrics` on a graph of this size (graph included)."""
-    from ._lanczos import MAX_BASIS_VECTORS
+def estimate_memory(num_nodes: int, num_edges: int, compat: str = "default", *, edge_list_kept: bool = True) -> int:
+    """Peak bytes of :func:`~sparsetopo.metrics.topometrics` on a graph of this size.
 
-    per_edge = BYTES_PER_EDGE + (BYTES_PER_EDGE_COMPAT if compat == "official" else 0)
-    lanczos = min(LANCZOS_BYTES, 2 * MAX_BASIS_VECTORS * 8 * num_nodes)
-    return int(BASE_BYTES + per_edge * num_edges + BYTES_PER_NODE * num_nodes + lanczos)
+    ``edge_list_kept``: the caller holds the graph (its edge list) while the metrics run, as a
+    library call ``topometrics(graph)`` does. False for a caller that keeps only the prepared
+    graph (``graph = prepare(graph)``: :func:`sparsetopo.measure.measure`, ``sparsetopo metrics``):
+    then the peak is the larger of the CSR build (edge list + CSR) and the metrics on the CSR.
+    The per-edge triangle counts and the Lanczos bases are counted together (an upper bound).
+    ResNet-18 at 224² (2.46e6 nodes, 2.56e8 edges): 9.5 GB estimated, 7.7 GB measured with the
+    edge list freed; 12.6 GB estimated, about 10.6 GB with it kept.
+    """
+    from ._lanczos import MAX_BASIS_BYTES, MAX_BASIS_VECTORS
+
+    basis = min(MAX_BASIS_BYTES, MAX_BASIS_VECTORS * 8 * num_nodes)
+    on_csr = (CSR_BYTES + TRIANGLE_BYTES + (COMPAT_BYTES if compat == "official" else 0)) * num_edges
+    on_csr += LANCZOS_BASES * basis
+    if edge_list_kept:
+        per_edges = EDGE_LIST_BYTES * num_edges + on_csr
+    else:
+        per_edges = max((EDGE_LIST_BYTES + CSR_BYTES) * num_edges, on_csr)
+    return int(BASE_BYTES + BYTES_PER_NODE * num_nodes + per_edges)
 
 #: id(graph) -> (weak reference to the graph, its PreparedGraph); an entry dies with its graph.
 #: (The graph classes define __eq__ without __hash__, so a WeakKeyDictionary cannot hold them.)

@@ -10,7 +10,7 @@ from ..errors import ValidationError
 from ..validation import check_choice
 from . import neighbourhood, registry
 from .._memory import check_memory
-from ._prepared import GraphLike, estimate_memory, prepare
+from ._prepared import GraphLike, PreparedGraph, estimate_memory, prepare
 
 COMPAT_CHOICES = ("default", "official")
 
@@ -38,7 +38,8 @@ def graph_row(graph: GraphLike, groups: Iterable[str] = (registry.FEATURE_GROUP,
     """
     check_choice(compat, COMPAT_CHOICES, "compat")
     if hasattr(graph, "num_edges"):
-        check_memory(estimate_memory(graph.num_nodes, graph.num_edges, compat), max_memory,
+        kept = not isinstance(graph, PreparedGraph)  # a prepared graph alone: its edge list may be gone
+        check_memory(estimate_memory(graph.num_nodes, graph.num_edges, compat, edge_list_kept=kept), max_memory,
                      f"the metrics of a graph with {graph.num_nodes} nodes and {graph.num_edges} edges")
     layered = isinstance(graph, BipartiteGraph)
     encoding = encoding or ("rolled" if layered else "mge")
