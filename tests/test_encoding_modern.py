@@ -250,6 +250,65 @@ BLOCKS = {"mobilenet_v3": (mobilenet_v3, (3, 5, 5)), "efficientnet": (efficientn
           "densenet": (densenet, (3, 4, 4)), "inception": (inception, (3, 4, 4))}
 
 
+# -- normalisation written by hand --------------------------------------------------------------
+class HandLayerNorm2d(nn.Module):
+    """The original ConvNeXt LayerNorm (channels_first): mean and variance over channels, by hand.
+
+    ``stat_scale`` (a buffer, so the oracle's parameter reset leaves it alone) multiplies the
+    statistics: at 0 the block is the identity, which is the spec's oracle for normalisation
+    (statistics frozen, like BN in eval mode with unit statistics)."""
+
+    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels))
+        self.register_buffer("stat_scale", torch.ones(()))
+        self.register_buffer("eps", torch.tensor(eps))
+
+    def forward(self, x):
+        u = x.mean(1, keepdim=True) * self.stat_scale
+        s = (x - u).pow(2).mean(1, keepdim=True) * self.stat_scale + (1 - self.stat_scale)
+        x = (x - u) / torch.sqrt(s + self.eps)
+        return self.weight[:, None, None] * x + self.bias[:, None, None]
+
+
+class HandGroupNorm(nn.Module):
+    """GroupNorm over ``x.view(n, groups, -1)`` with ``var`` / ``std``, then back to (n, c, h, w)."""
+
+    def __init__(self, groups: int) -> None:
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, x):
+        n, c, h, w = x.shape
+        g = x.view(n, self.groups, -1)
+        g = (g - g.mean(-1, keepdim=True)) / (g.var(-1, keepdim=True, unbiased=False) + 1e-5).sqrt()
+        return g.view(n, c, h, w) / (x.std() + 1)
+
+
+def hand_normalised(norm: nn.Module) -> nn.Sequential:
+    """Input standardised by buffers, conv, hand-written normalisation, conv, global mean by hand, Linear."""
+
+    class Standardise(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("mean", torch.tensor([0.5, 0.4, 0.3]).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor(0.25))
+
+        def forward(self, x):
+            return (x - self.mean) / self.std
+
+    class MeanPool(nn.Module):
+        def forward(self, x):
+            return x.mean((2, 3))
+
+    return nn.Sequential(Standardise(), nn.Conv2d(3, 4, 3, padding=1), norm, nn.ReLU(),
+                         nn.Conv2d(4, 4, 3, stride=2), MeanPool(), nn.Linear(4, 3))
+
+
+
+HAND_NORMALISED = {"hand_layer_norm": (lambda: hand_normalised(HandLayerNorm2d(4)), (3, 6, 6)),
+                   "hand_group_norm": (lambda: hand_normalised(HandGroupNorm(2)), (3, 6, 6))}
+
 # -- oracle ------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", BLOCKS)
 def test_block_matches_the_jacobian_oracle(name):
@@ -354,9 +413,9 @@ FAST = {"snip": {"batch_size": 8}, "grasp": {"samples_per_class": 2, "batch_size
 REFUSALS = {"phew": UnsupportedOpError, "uniform_plus": ValidationError}
 
 
-@pytest.mark.parametrize("name", BLOCKS)
+@pytest.mark.parametrize("name", [*BLOCKS, *HAND_NORMALISED])
 def test_every_pruner_keeps_exact_counts(name):
-    make, shape = BLOCKS[name]
+    make, shape = {**BLOCKS, **HAND_NORMALISED}[name]
     g = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.randn(12, *shape, generator=g), torch.arange(12) % 3)
     total = sum(m.weight.numel() for m in prunable_modules(make()).values())
@@ -468,3 +527,51 @@ def test_too_small_input_with_size_arithmetic_is_a_validation_error():
 
     with pytest.raises(ValidationError, match=r"forward pass fails for input shape \(3, 1, 1\)"):
         encode(nn.Sequential(ShuffleUnit(3, 4, 2), nn.Conv2d(4, 4, 3)), (3, 1, 1))
+
+
+@pytest.mark.parametrize("norm, library", [(lambda: HandLayerNorm2d(4), lambda: LayerNorm2d(4)),
+                                           (lambda: HandGroupNorm(2), lambda: nn.GroupNorm(2, 4))])
+def test_hand_written_normalisation_keeps_node_identity(norm, library):
+    torch.manual_seed(0)
+    by_hand, module = hand_normalised(norm()), hand_normalised(library())
+    module.load_state_dict(by_hand.state_dict(), strict=False)
+    masks = random_masks(by_hand, 0.6, seed=1)
+    graph = encode(by_hand, (3, 6, 6), masks=masks)
+    assert graph == encode(module, (3, 6, 6), masks=masks)
+    assert graph.layer_names == ("input", "1", "4", "6")  # the global mean stays a pooling
+
+
+def test_hand_written_layer_norm_matches_the_jacobian_oracle():
+    torch.manual_seed(0)
+    model = hand_normalised(HandLayerNorm2d(4))
+    masks = random_masks(model, 0.6, seed=2)
+    oracle_model(model, masks)
+    model[0].std.fill_(1.0)  # constant scales are not edge weights (as BN's, set to 1 by the oracle)
+    model[2].stat_scale.zero_()
+    model[2].eps.zero_()
+    check_oracle(model, (3, 6, 6), masks)
+
+
+def test_a_statistic_used_as_a_feature_is_named():
+    class StdPool(nn.Module):
+        def forward(self, x):
+            return x.std((2, 3))
+
+    with pytest.raises(UnsupportedOpError, match=r"fx node 'std'.*normalisation statistic"):
+        encode(nn.Sequential(nn.Conv2d(3, 4, 3), StdPool(), nn.Linear(4, 2)), (3, 6, 6))
+
+
+@pytest.mark.parametrize("norm, library", [(lambda: HandLayerNorm2d(4), lambda: LayerNorm2d(4)),
+                                           (lambda: HandGroupNorm(2), lambda: nn.GroupNorm(2, 4))])
+def test_effective_masks_see_through_hand_written_normalisation(norm, library):
+    """A centring or a bias written in a forward must not make dead units look reachable."""
+    from sparsetopo.effective import effective_masks
+
+    torch.manual_seed(0)
+    by_hand, module = hand_normalised(norm()), hand_normalised(library())
+    masks = random_masks(by_hand, 0.3, seed=1)
+    masks["4.weight"][:, 1] = False  # a dead input channel of the second conv: its inputs are not effective
+    expected = effective_masks(module, masks, (3, 6, 6))
+    got = effective_masks(by_hand, masks, (3, 6, 6))
+    assert all(torch.equal(got[n], expected[n]) for n in expected)
+    assert sum(int(m.sum()) for m in got.values()) < sum(int(m.sum()) for m in masks.values())

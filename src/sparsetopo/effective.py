@@ -14,6 +14,9 @@ Method (one forward and one backward pass, exact):
   other parameter is 1, normalisation / activation / dropout modules are identities and max pools
   become average pools with the same window (for non-negative values "positive iff some input in
   the window is positive" holds for both; the MGE joins every window input to the output);
+* ops written in a forward that combine a tensor with constants (``x * w + b``, ``x - mean``,
+  ``/ std``: hand-written normalisation and affines) become identities, as in the encoder
+  (``tracing.node_identity_module``), since a constant bias would make dead units look alive;
 * input = ones of shape (1, *input_shape) (zero padding stays zero, so padding feeds no path);
 * after every leaf module the activations pass through an indicator 1[x > 0] whose backward is
   the indicator 1[g > 0] of the incoming gradient, so values stay in {0, 1} up to the sums of a
@@ -33,7 +36,8 @@ from torch import nn
 
 from .masks import (MaskDict, clone_model, get_masks, prunable_modules, prunable_parameters, remove_masks,
                     validate_masks)
-from .tracing import _ELEMENTWISE_MODULES
+from .errors import UnsupportedOpError
+from .tracing import _ELEMENTWISE_MODULES, node_identity_module
 
 #: max pools and their positivity-equivalent average pools
 _POOL_SWAPS = {nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool1d: nn.AvgPool1d}
@@ -72,7 +76,7 @@ def _stand_in(module: nn.Module) -> nn.Module | None:
     return None
 
 
-def _reachability_copy(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
+def _reachability_copy(model: nn.Module, masks: Mapping[str, torch.Tensor], shape: tuple[int, ...]) -> nn.Module:
     """The float64 0/1 copy described in the module docstring (masks as weights, identities, ...)."""
     copy = remove_masks(clone_model(model)).cpu().double().eval()
     for parent in list(copy.modules()):
@@ -89,10 +93,24 @@ def _reachability_copy(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> n
         for name, module in prunable.items():
             module.weight.copy_(masks[name].to(torch.float64))
             module.weight.requires_grad_(True)
+    copy = _without_constant_combinations(copy, shape)
     for module in copy.modules():
         if not list(module.children()):
             module.register_forward_hook(lambda _m, _i, out: _Indicator.apply(out))
     return copy
+
+
+def _without_constant_combinations(copy: nn.Module, shape: tuple[int, ...]) -> nn.Module:
+    """``copy`` with ``x * w + b``, ``x - mean``, ``/ std`` written in a forward made identities
+    (:func:`~sparsetopo.tracing.node_identity_module`): a constant bias or a centring would make
+    dead units look alive. Models fx cannot trace, or 1-d inputs, keep their forward (the
+    encoder refuses the former anyway)."""
+    if len(shape) != 3:
+        return copy
+    try:
+        return node_identity_module(copy, shape)
+    except UnsupportedOpError:
+        return copy
 
 
 def effective_masks(model: nn.Module, masks: Mapping[str, object] | None = None,
@@ -110,7 +128,7 @@ def effective_masks(model: nn.Module, masks: Mapping[str, object] | None = None,
         full = {name: given.get(name, torch.ones(p.shape, dtype=torch.bool))
                 for name, p in prunable_parameters(model).items()}
     shape = tuple(input_shape) if input_shape is not None else default_input_shape(model)
-    copy = _reachability_copy(model, full)
+    copy = _reachability_copy(model, full, shape)
     weights = {name: module.weight for name, module in prunable_modules(copy).items()}
     out = copy(torch.ones((1, *shape), dtype=torch.float64))
     grads = torch.autograd.grad(out.sum(), list(weights.values()), allow_unused=True)

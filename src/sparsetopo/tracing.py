@@ -27,13 +27,23 @@ Op kinds
 ``pool``          max / average pooling 2-D (module or functional)
 ``adaptive_pool`` adaptive max / average pooling 2-D (incl. global pooling)
 ``reduce``        ``mean`` / ``sum`` / ``amax`` over some dims (global pooling written by hand)
+``statistic``     ``var`` / ``std`` / ``norm``: allowed only inside a normalisation statistic (below)
 ``pad``           constant / reflect / replicate padding
 ``index``         ops that only move or select scalars (flatten, view, reshape, permute, cat,
                   chunk, slicing, expand, ...): the encoder applies them verbatim to node ids
 ``value``         any op whose traced result holds no tensor (``x.size()``, ``x.shape[1]``,
                   ``c // 2``): its value, recorded during ``ShapeProp`` on the batch of one
-``constant``      a parameter or buffer read with ``get_attr``
+``constant``      a parameter or buffer read with ``get_attr``, or a normalisation statistic
 ``output``        the graph output
+
+Normalisation written by hand (``(x - x.mean(1, keepdim=True)) / (x.var(...) + eps).sqrt()``,
+the original ConvNeXt LayerNorm, a GroupNorm over ``x.view(n, g, -1)``) is normalisation of any
+kind (encoding.md "Modern blocks"): its statistics couple positions but carry no prunable
+connection. A *statistic* is a reduction (``reduce`` / ``statistic`` kind) or an op computed only
+from statistics and constants (``eps``, ``sqrt``, ``pow``, ...) whose every use outside the
+statistic combines it (``+ - * /``) with a traced tensor; statistics become ``constant`` ops, so
+``x - mean`` keeps the node identity of ``x``. A reduction used any other way (global pooling
+feeding a Linear, a squeeze-excitation gate through its convs) stays a ``reduce``.
 """
 from __future__ import annotations
 
@@ -117,13 +127,15 @@ FUNCTION_KINDS: dict[Callable, str] = {
     **{f: "elementwise" for f in _present(F, _ELEMENTWISE_F) + _present(torch, _ELEMENTWISE_TORCH)},
     **{f: "add" for f in (operator.add, operator.iadd, torch.add)},
     **{f: "arith" for f in (operator.mul, operator.imul, operator.truediv, operator.itruediv, operator.sub,
-                            operator.isub, operator.neg, torch.mul, torch.div, torch.sub, torch.neg)},
+                            operator.isub, operator.neg, operator.pow, torch.mul, torch.div, torch.sub,
+                            torch.neg, torch.pow)},
     **{f: "matmul" for f in (operator.matmul, torch.matmul, torch.mm, torch.bmm, torch.einsum,
                              torch.baddbmm, torch.addmm)},
     **{f: "attention" for f in _present(F, "scaled_dot_product_attention multi_head_attention_forward")},
     **{f: "pool" for f in (F.max_pool2d, F.avg_pool2d, torch.max_pool2d)},
     **{f: "adaptive_pool" for f in (F.adaptive_avg_pool2d, F.adaptive_max_pool2d)},
     **{f: "reduce" for f in (torch.mean, torch.sum, torch.amax)},
+    **{f: "statistic" for f in (torch.var, torch.std, torch.norm, torch.linalg.vector_norm)},
     F.pad: "pad",
     **{f: "index" for f in (
         torch.flatten, torch.reshape, torch.permute, torch.transpose, torch.swapaxes, torch.swapdims,
@@ -137,9 +149,10 @@ METHOD_KINDS: dict[str, str] = {
     **{m: "elementwise" for m in _ELEMENTWISE_METHODS.split()},
     **{m: "add" for m in ("add", "add_", "__add__", "__radd__", "__iadd__")},
     **{m: "arith" for m in ("mul", "mul_", "div", "div_", "sub", "sub_", "__mul__", "__rmul__", "__imul__",
-                            "__truediv__", "__itruediv__", "neg")},
+                            "__truediv__", "__itruediv__", "neg", "pow", "__pow__")},
     **{m: "matmul" for m in ("matmul", "mm", "bmm", "__matmul__", "__rmatmul__")},
     **{m: "reduce" for m in ("mean", "sum", "amax")},
+    **{m: "statistic" for m in ("var", "std", "norm")},
     **{m: "index" for m in ("view", "reshape", "flatten", "permute", "transpose", "swapaxes", "swapdims",
                             "movedim", "squeeze", "unsqueeze", "chunk", "split", "unbind", "narrow",
                             "select", "roll", "flip", "expand", "expand_as", "repeat", "tile", "unflatten",
@@ -350,6 +363,42 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             m.training = training
 
 
+#: kinds an op may have inside a normalisation statistic, and kinds that combine one with a tensor
+_STATISTIC_KINDS = ("reduce", "statistic", "elementwise", "arith", "add", "index")
+_COMBINING_KINDS = ("arith", "add")
+
+
+def _statistics(nodes: list[fx.Node], kinds: dict[fx.Node, str | None]) -> set[fx.Node]:
+    """The nodes that compute normalisation statistics (see the module docstring).
+
+    Starts from every reduction and every op whose traced inputs are all statistics, then drops,
+    until nothing changes, a node with a traced input that is not a statistic (reductions
+    excepted) or with a use outside the statistics that is not an arithmetic combination with a
+    traced tensor. Cost: O(|nodes| · rounds), rounds ≤ the nesting of statistics.
+    """
+    def traced(n: fx.Node) -> list[fx.Node]:
+        return [a for a in n.all_input_nodes if kinds[a] not in ("constant", "value")]
+
+    stats: set[fx.Node] = set()
+    for n in nodes:  # topological order: a derived op sees its inputs' membership
+        inputs = traced(n)
+        if inputs and (kinds[n] in ("reduce", "statistic")
+                       or (kinds[n] in _STATISTIC_KINDS and all(a in stats for a in inputs))):
+            stats.add(n)
+    changed = True
+    while changed:
+        changed = False
+        for n in [n for n in nodes if n in stats]:
+            derived_from_tensor = kinds[n] not in ("reduce", "statistic") and any(a not in stats for a in traced(n))
+            bad_use = any(u not in stats and not (kinds[u] in _COMBINING_KINDS
+                                                  and any(a not in stats for a in traced(u)))
+                          for u in n.users)
+            if derived_from_tensor or bad_use:
+                stats.discard(n)
+                changed = True
+    return stats
+
+
 def trace(model: nn.Module, input_shape) -> TracedNetwork:
     """Trace ``model`` for an input of shape ``input_shape`` = (C, H, W) and classify its ops.
 
@@ -394,6 +443,14 @@ def trace(model: nn.Module, input_shape) -> TracedNetwork:
             kinds[n] = "value"
         elif kinds[n] is None:
             raise unsupported(n, gm)
+    statistics = _statistics(nodes, kinds)
+    for n in nodes:
+        if n in statistics:
+            kinds[n] = "constant"
+        elif kinds[n] == "statistic":
+            raise UnsupportedOpError(
+                f"unsupported op at {where(n)}: {_target_name(n)} is encoded only as a normalisation "
+                "statistic (combined with the tensor it normalises by + - * /), not used as a feature")
     ops = tuple(
         TracedOp(name=n.name, kind=kinds[n], node=n, module_path=_module_path(n),
                  module=gm.get_submodule(str(n.target)) if n.op == "call_module" else None,
@@ -401,3 +458,29 @@ def trace(model: nn.Module, input_shape) -> TracedNetwork:
         for n in nodes)
     return TracedNetwork(ops=ops, input_shape=input_shape,
                          num_users={n.name: len(n.users) for n in nodes})
+
+
+def node_identity_module(model: nn.Module, input_shape) -> fx.GraphModule:
+    """``model`` as an fx ``GraphModule`` (sharing its submodules) in which every op that keeps node
+    identity by combining a traced tensor with constants is the identity: ``x * w + b`` (hand-written
+    affine), ``x - mean`` and ``/ sqrt(var + eps)`` (normalisation statistics, see the module
+    docstring), ``x / 0.25``. Module calls are kept as they are.
+
+    This is the network the MGE encodes, for code that runs a forward pass to find connections
+    (effective masks: a constant bias or a centring there would make dead units look alive).
+    Raises what :func:`trace` raises. Cost: one trace.
+    """
+    net = trace(model, input_shape)
+    shapes = {op.node: op.shape for op in net}
+    kinds = {op.node: op.kind for op in net}
+    gm = net.ops[0].node.graph.owning_module
+    for op in net:
+        if op.kind not in ("arith", "add"):
+            continue
+        traced = [a for a in op.node.all_input_nodes if kinds[a] not in ("constant", "value")]
+        if len(traced) == 1 and shapes[traced[0]] == op.shape:
+            op.node.replace_all_uses_with(traced[0])
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    return gm
+
