@@ -6,16 +6,22 @@ built untrained with 10 classes and run at the smallest input of 32, 64, 75, 96,
 (random data: ``--samples`` Gaussian images with labels 0..9; exact keep count checked), then the
 three encodings of the ERK mask (nodes / edges / seconds). Vision transformers get the named
 attention error. Each model runs in its own subprocess (memory returns to the system between
-models); prints a Markdown table, and the raw rows as JSON with ``--json``.
+models), under ``flock --lock`` when given (one heavy job at a time on a shared machine) and
+``--timeout`` seconds; the load average at its start is recorded beside its figures. The MGE is
+built under ``--max-memory`` (a refusal is a named error, shown with the |V| and |E| it counted).
+Prints a Markdown table and, with ``--out``, writes it (rewritten after every model, atomically);
+the raw rows as JSON with ``--json``.
 
     python benchmarks/zoo.py                       # the zoo below
     python benchmarks/zoo.py --models resnet18 vit_b_16
+    python benchmarks/zoo.py --lock /work/heavy.lock --timeout 900 --out benchmarks/zoo_results.md
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import platform
 import resource
 import subprocess
 import sys
@@ -47,13 +53,13 @@ def smallest_input(model) -> int | None:
     return None
 
 
-def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS) -> dict:
+def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS, max_memory: str = "8G") -> dict:
     """All figures of one model (in this process)."""
     import torch
     import torchvision
     from torch.utils.data import TensorDataset
 
-    from sparsetopo.encoding import encode
+    from sparsetopo.encoding import count_mge, encode
     from sparsetopo.errors import SparsetopoError
     from sparsetopo.masks import prunable_modules
     from sparsetopo.pruning import prune
@@ -71,10 +77,11 @@ def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS) -> dict
         return row
     shape = (3, size, size)
     try:
-        trace(model, shape)  # refused ops (attention, unknown ops) end here, before pruning
+        trace(model, shape)  # refused ops (attention, unknown ops): no encoding, the pruners still run
+        encodable = True
     except SparsetopoError as exc:
-        row["error"] = f"{type(exc).__name__}: {exc}"
-        return row
+        row.setdefault("errors", []).append(f"tracing (no encoding): {type(exc).__name__}: {exc}")
+        encodable = False
     g = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.randn(samples, *shape, generator=g), torch.arange(samples) % 10)
     total = row["params"]
@@ -82,21 +89,29 @@ def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS) -> dict
     for pruner in dict.fromkeys((*pruners, "erk")):  # ERK's masks are the ones encoded
         candidate = build()
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", PruningWarning)
-            got = prune(candidate, pruner, SPARSITY, data=data, seed=0, input_shape=shape, **OPTIONS.get(pruner, {}))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", PruningWarning)
+                got = prune(candidate, pruner, SPARSITY, data=data, seed=0, input_shape=shape,
+                            **OPTIONS.get(pruner, {}))
+        except Exception as exc:  # noqa: BLE001 - a pruner failing on a zoo model is a finding: record it
+            row.setdefault("errors", []).append(f"{pruner}: {type(exc).__name__}: {exc}")
+            continue
         row[f"{pruner}_s"] = time.perf_counter() - t0
-        exact = sum(int(m.sum()) for m in got.values()) == keep_count(1 - SPARSITY, total)
-        row[f"{pruner}_exact"] = exact
+        row[f"{pruner}_exact"] = sum(int(m.sum()) for m in got.values()) == keep_count(1 - SPARSITY, total)
         if pruner == "erk":
             model, masks = candidate, got
+    if masks is None or not encodable:
+        row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        return row
+    row["mge_nodes"], row["mge_edges"] = count_mge(model, shape, masks)
     for kind in ("mge", "rolled", "rolled_channel"):
         t0 = time.perf_counter()
         try:
-            graph = encode(model, shape, kind=kind, masks=masks)
+            graph = encode(model, shape, kind=kind, masks=masks, **({"max_memory": max_memory} if kind == "mge" else {}))
         except SparsetopoError as exc:
-            row["error"] = f"{type(exc).__name__}: {exc}"
-            return row
+            row.setdefault("errors", []).append(f"{kind}: {type(exc).__name__}: {exc}")
+            continue
         row[f"{kind}_s"] = time.perf_counter() - t0
         if kind == "mge":
             row["mge_nodes"], row["mge_edges"], row["mge_layers"] = graph.num_nodes, graph.num_edges, graph.num_layers
@@ -108,15 +123,79 @@ def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS) -> dict
     return row
 
 
+HEADER = ("| model | input | weights | load | pruner seconds (" + " / ".join(PRUNERS) + ") | exact counts | "
+          "MGE \\|V\\| / \\|E\\| (layers, gates), seconds | rolled: layers / edges, seconds | "
+          "rolled-channel: edges, seconds | peak GB |\n|---|---|---|---|---|---|---|---|---|---|")
+
+
+def _cell(row: dict, key: str, text) -> str:
+    """``text()`` when ``row`` has ``key``, else a dash (that stage failed or was not reached)."""
+    return text() if key in row else "-"
+
+
 def _fmt(row: dict) -> str:
+    """One Markdown table row; errors (named, one per failed stage) follow as a list item."""
+    head = f"| {row['model']} | {row.get('input')} | {row['params'] / 1e6:.1f} M | {row.get('load', '-')} |"
     if "error" in row:
-        return f"| {row['model']} | {row.get('input')} | {row['params'] / 1e6:.1f} M | " + row["error"][:220].replace("|", "/") + " |"
-    prune_s = " / ".join(f"{row[f'{p}_s']:.1f}" if f"{p}_s" in row else "-" for p in PRUNERS)
+        return head + " " + row["error"][:160].replace("|", "/") + " | | | | | |"
+    prune_s = " / ".join(f"{row[f'{p}_s']:.1f}" if f"{p}_s" in row else "✗" for p in PRUNERS)
     exact = "yes" if all(row.get(f"{p}_exact", True) for p in PRUNERS) else "NO"
-    return (f"| {row['model']} | {row['input']} | {row['params'] / 1e6:.1f} M | {prune_s} | {exact} | "
-            f"{row['mge_nodes']:.2e} / {row['mge_edges']:.2e} ({row['mge_layers']} layers, {row['mge_gates']} gate) "
-            f"{row['mge_s']:.1f} s | {row['rolled_layers']} × / {row['rolled_edges']:.2e} {row['rolled_s']:.1f} s | "
-            f"{row['rolled_channel_edges']:.2e} {row['rolled_channel_s']:.1f} s | {row['peak_gb']:.1f} |")
+    mge = _cell(row, "mge_nodes", lambda: f"{row['mge_nodes']:.2e} / {row['mge_edges']:.2e}") + _cell(
+        row, "mge_s", lambda: f" ({row['mge_layers']}, {row['mge_gates']}) {row['mge_s']:.1f} s")
+    rolled = _cell(row, "rolled_s", lambda: f"{row['rolled_layers']} / {row['rolled_edges']:.2e}, {row['rolled_s']:.1f} s")
+    channel = _cell(row, "rolled_channel_s",
+                    lambda: f"{row['rolled_channel_edges']:.2e}, {row['rolled_channel_s']:.1f} s")
+    peak = _cell(row, "peak_gb", lambda: f"{row['peak_gb']:.1f}")
+    return f"{head} {prune_s} | {exact} | {mge} | {rolled} | {channel} | {peak} |"
+
+
+def _errors(rows: list[dict]) -> list[str]:
+    """The named errors of every model, one Markdown list item each."""
+    lines = []
+    for row in rows:
+        for error in ([row["error"]] if "error" in row else []) + row.get("errors", []):
+            lines.append(f"- **{row['model']}** — {error.splitlines()[0][:400]}")
+    return lines
+
+
+def run_model(name: str, args: argparse.Namespace) -> dict:
+    """One model in its own process (under ``flock args.lock`` and ``timeout args.timeout``)."""
+    command = [sys.executable, __file__, "--one", name, "--samples", str(args.samples), "--max-memory",
+               args.max_memory, "--pruners", *args.pruners]
+    command = ["timeout", str(args.timeout), *command]
+    if args.lock:
+        command = ["flock", args.lock, "sh", "-c", 'cat /proc/loadavg >&2; exec "$@"', "sh", *command]
+    proc = subprocess.run(command, capture_output=True, text=True, env=os.environ)
+    load = next((line.split()[0] for line in proc.stderr.splitlines() if line.count(" ") == 4), None)
+    load = load or f"{os.getloadavg()[0]:.2f}"
+    if proc.returncode == 124:
+        return {"model": name, "params": 0, "load": load, "error": f"timed out after {args.timeout} s"}
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return {"model": name, "params": 0, "load": load, "error": f"crashed (exit {proc.returncode}): {last}"}
+    return {**json.loads(proc.stdout.strip().splitlines()[-1]), "load": load}
+
+
+def render(rows: list[dict]) -> str:
+    """The whole Markdown document: settings, table, named errors."""
+    import torch
+
+    try:
+        import torchvision
+        versions = f"torch {torch.__version__}, torchvision {torchvision.__version__}"
+    except ImportError:
+        versions = f"torch {torch.__version__}"
+    lines = [f"# torchvision zoo through sparsetopo ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})", "",
+             f"Produced by `benchmarks/zoo.py`: {versions}, {torch.get_num_threads()} threads, "
+             f"{os.cpu_count()} cores ({platform.machine()}); load = 1-minute load average when the model started.",
+             f"Sparsity {SPARSITY}; pruner settings {OPTIONS} (others: spec defaults); data-driven pruners on "
+             f"random Gaussian images with labels 0..9; the encodings are of the ERK masks; weights = prunable "
+             f"(Conv2d / Linear) weights; ✗ = failed (named below).", "", HEADER]
+    lines += [_fmt(row) for row in rows]
+    errors = _errors(rows)
+    if errors:
+        lines += ["", "## Named errors", ""] + errors
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,26 +204,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=20, help="random images for the data-driven pruners")
     parser.add_argument("--pruners", nargs="+", default=list(PRUNERS), choices=PRUNERS,
                         help="pruners to time (ERK always runs: its masks are encoded)")
+    parser.add_argument("--max-memory", default="8G", help="the MGE's memory cap (a named error above it)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per model")
+    parser.add_argument("--lock", help="run each model under `flock LOCK` (a shared machine's heavy-job lock)")
+    parser.add_argument("--out", help="write the Markdown document here (after every model)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure(args.one, args.samples, tuple(args.pruners))))
+        print(json.dumps(measure(args.one, args.samples, tuple(args.pruners), args.max_memory)))
         return 0
-    print(f"sparsity {SPARSITY}; pruner seconds {' / '.join(PRUNERS)} with {OPTIONS}; encodings of the ERK masks\n")
-    print("| model | input | weights | pruner seconds | exact counts | MGE nodes / edges, seconds | rolled | rolled-channel | peak GB |")
-    print("|---|---|---|---|---|---|---|---|---|")
     rows = []
     for name in args.models:
-        proc = subprocess.run([sys.executable, __file__, "--one", name, "--samples", str(args.samples),
-                               "--pruners", *args.pruners],
-                              capture_output=True, text=True, env=os.environ)
-        if proc.returncode != 0:
-            row = {"model": name, "params": 0, "error": "crashed: " + proc.stderr.strip().splitlines()[-1]}
-        else:
-            row = json.loads(proc.stdout.strip().splitlines()[-1])
-        rows.append(row)
-        print(_fmt(row), flush=True)
+        rows.append(run_model(name, args))
+        print(_fmt(rows[-1]), flush=True)
+        if args.out:
+            from sparsetopo._io import atomic_write_text
+
+            atomic_write_text(args.out, render(rows))
+    print("\n".join(_errors(rows)))
     if args.json:
         print(json.dumps(rows))
     return 0

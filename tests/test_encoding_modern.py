@@ -5,7 +5,8 @@ here after torchvision's code: a MobileNetV3 squeeze-excitation inverted residua
 hardsigmoid gate), a ShuffleNetV2 unit (chunk, concat, channel shuffle via ``x.size()``), an
 EfficientNet MBConv (SiLU, sigmoid gate, stochastic depth as torchvision's fx-wrapped function), a
 ConvNeXt block (depthwise 7×7, channels-last LayerNorm, Linear, GELU, Linear, layer scale,
-DropPath), a DenseNet dense block (concatenations) and an Inception block. Each is checked against
+DropPath), a DenseNet dense block (concatenations), an Inception block and normalisation written by
+hand ((x - mean) / std by buffers, a per-channel affine by parameters). Each is checked against
 the spec's Jacobian oracle (``test_encoding_oracle.check_oracle``, whose product node layer covers
 gating), encodes rolled / rolled-channel, and every pruner keeps exact counts on it.
 """
@@ -210,6 +211,31 @@ class Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x), pooled], 1)
 
 
+class HandNormalised(nn.Module):
+    """Normalisation written by hand in a forward, as user models do: the input standardised by
+    buffers (``(x - mean) / std``, torchvision's ``transforms.Normalize`` inside the model), a
+    conv, then a per-channel affine by parameters (``x * gamma + beta``, LayerScale style) and a
+    shift by a Python constant. Each is a per-channel affine map by a constant: node identity."""
+
+    def __init__(self, c_in: int = 3, c_out: int = 4) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406][:c_in]).view(1, c_in, 1, 1))
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225][:c_in]).view(1, c_in, 1, 1))
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.gamma = nn.Parameter(torch.linspace(0.5, 1.5, c_out).view(c_out, 1, 1))
+        self.beta = nn.Parameter(torch.full((c_out, 1, 1), 0.1))
+
+    @torch.no_grad()
+    def unit_statistics_(self) -> None:
+        """The oracle's convention for normalisation (like BN with unit statistics): scale 1."""
+        self.std.fill_(1.0)
+        self.gamma.fill_(1.0)
+
+    def forward(self, x):
+        x = x.sub(self.mean).div(self.std)
+        return torch.relu(self.conv(x) * self.gamma + self.beta - 0.5)
+
+
 def network(block: nn.Module, c_block: int, c_head: int, stem=None) -> nn.Sequential:
     """stem conv -> block -> global average pool -> Linear(3)."""
     stem = stem or conv_bn_act(3, c_block, 3, act=nn.Hardswish)
@@ -247,7 +273,8 @@ def inception():
 
 BLOCKS = {"mobilenet_v3": (mobilenet_v3, (3, 5, 5)), "efficientnet": (efficientnet, (3, 5, 5)),
           "shufflenet": (shufflenet, (3, 6, 6)), "convnext": (convnext, (3, 8, 8)),
-          "densenet": (densenet, (3, 4, 4)), "inception": (inception, (3, 4, 4))}
+          "densenet": (densenet, (3, 4, 4)), "inception": (inception, (3, 4, 4)),
+          "hand_normalised": (lambda: network(HandNormalised(), 4, 4, stem=nn.Identity()), (3, 5, 5))}
 
 
 # -- normalisation written by hand --------------------------------------------------------------
@@ -317,6 +344,9 @@ def test_block_matches_the_jacobian_oracle(name):
     model = make()
     masks = random_masks(model, 0.6, seed=5)
     oracle_model(model, masks)
+    for module in model.modules():
+        if isinstance(module, HandNormalised):
+            module.unit_statistics_()
     check_oracle(model, shape, masks)
     # identity_skips=False drops the identity-skip edges only: product (gate) edges stay
     full = encode(model, shape, masks=masks)
@@ -328,6 +358,24 @@ def test_block_matches_the_jacobian_oracle(name):
         if "/" in layer:
             lo, hi = full.layer_offsets[t:t + 2]
             assert ((reduced.dst >= lo) & (reduced.dst < hi)).sum() == ((full.dst >= lo) & (full.dst < hi)).sum()
+
+
+def test_hand_written_normalisation_keeps_node_identity_whatever_its_constants():
+    """Per-channel affine maps by constants (buffers, parameters, Python numbers) change edge
+    weights' meaning, not the edge set: the MGE is the one of the same net without them."""
+    make, shape = BLOCKS["hand_normalised"]
+    torch.manual_seed(0)
+    model = make()
+    masks = random_masks(model, 0.6, seed=5)
+    plain = network(nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU()), 4, 4, stem=nn.Identity())
+    with torch.no_grad():
+        plain[1][0].weight.copy_(model[1].conv.weight)
+        plain[4].weight.copy_(model[4].weight)
+    normalised = encode(model, shape, masks=masks)
+    reference = encode(plain, shape, masks={"1.0.weight": masks["1.conv.weight"], "4.weight": masks["4.weight"]})
+    assert normalised.layer_offsets.tolist() == reference.layer_offsets.tolist()
+    edges = lambda g: sorted(zip(g.src.tolist(), g.dst.tolist(), g.weight.tolist()))  # noqa: E731
+    assert len(edges(normalised)) > 0 and edges(normalised) == edges(reference)
 
 
 def _gate_layers(graph) -> list[str]:
