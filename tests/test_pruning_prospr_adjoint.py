@@ -73,3 +73,34 @@ def test_adjoint_masks_equal_the_unrolled_graph_on_resnet20():
     reference = global_topk(unrolled_reference(model, batches, 0.5, 0.9), 27090)
     differing = sum(int((masks[n] ^ reference[n]).sum()) for n in masks)
     assert differing == 0
+
+
+def _bn_hessian_vector(lean: bool):
+    """(running mean, first derivatives, Hessian-vector products) of a train-mode BN inside a
+    nonlinear loss, in float64, with or without the lean double backward."""
+    from sparsetopo.pruning.second_order import LeanBatchNormSecondOrder
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 3, 4, 5, generator=g, dtype=torch.float64).requires_grad_(True)
+    weight = (torch.rand(3, generator=g, dtype=torch.float64) + 0.5).requires_grad_(True)
+    bias = torch.randn(3, generator=g, dtype=torch.float64).requires_grad_(True)
+    running_mean, running_var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    probe = torch.randn(6, 3, 4, 5, generator=g, dtype=torch.float64)
+    vectors = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in (x, weight, bias)]
+    with LeanBatchNormSecondOrder() if lean else torch.autograd.set_grad_enabled(True):
+        y = F.batch_norm(x, running_mean, running_var, weight, bias, True, 0.1, 1e-5)
+        grads = torch.autograd.grad((torch.tanh(y) * probe).sum(), [x, weight, bias], create_graph=True)
+    hvp = torch.autograd.grad(grads, [x, weight, bias], grad_outputs=vectors)
+    return running_mean, grads, hvp
+
+
+def test_lean_batchnorm_double_backward_equals_torchs():
+    """The closed-form second derivative of train-mode BN (ProsPr's Hessian-vector products) equals
+    torch's generic one; first derivatives and the running-statistics update are torch's own."""
+    lean_mean, lean_grads, lean_hvp = _bn_hessian_vector(True)
+    torch_mean, torch_grads, torch_hvp = _bn_hessian_vector(False)
+    assert torch.equal(lean_mean, torch_mean) and not torch.equal(lean_mean, torch.zeros(3, dtype=torch.float64))
+    for ours, theirs in zip(lean_grads, torch_grads):
+        assert torch.equal(ours, theirs)
+    for ours, theirs in zip(lean_hvp, torch_hvp):
+        assert theirs.abs().max() > 0.1 and torch.allclose(ours, theirs, rtol=1e-12, atol=1e-12)
