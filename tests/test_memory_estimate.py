@@ -29,6 +29,30 @@ def test_counts_match_the_encoded_graph(name, shape, identity_skips):
     assert count_mge(model, shape, masks, identity_skips) == (graph.num_nodes, graph.num_edges)
 
 
+def test_measure_traces_once_and_a_plan_is_reused_only_for_its_own_arguments(monkeypatch):
+    from sparsetopo import tracing
+    from sparsetopo.encoding import plan_mge
+    from sparsetopo.measure import measure
+
+    model = build("resnet20", seed=1)
+    masks = _masks(model, 0.3)
+    plan = plan_mge(model, (3, 8, 8), masks)
+    calls = []
+    real_trace = tracing.trace
+    monkeypatch.setattr(tracing, "trace", lambda *a: calls.append(a) or real_trace(*a))
+    planned = encode(model, (3, 8, 8), masks=masks, plan=plan)
+    assert not calls and (plan.nodes, plan.edges) == (planned.num_nodes, planned.num_edges)
+    fresh = encode(model, (3, 8, 8), masks=masks)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(planned.src, fresh.src)
+    np.testing.assert_array_equal(planned.weight, fresh.weight)
+    other = encode(model, (3, 8, 8), masks=_masks(model, 0.5), plan=plan)  # not its masks: planned anew
+    assert len(calls) == 2 and other.num_edges != planned.num_edges
+    calls.clear()
+    measure(model, masks, (3, 8, 8), encodings=("mge",), groups=("topometrics",))
+    assert len(calls) == 1  # the memory check's plan is the encoder's
+
+
 def test_parse_memory():
     assert _memory.parse_memory("16G") == 16 * 2**30
     assert _memory.parse_memory("512 MiB") == 512 * 2**20

@@ -68,10 +68,10 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
     network = network_densities(model, masks, input_shape) if encodings else {}
     for kind in encodings:
         layered = ENCODING_REGISTRY[kind].layered
-        if not layered:
-            _check_metrics_memory(model, masks, input_shape, compat, max_memory)
-        with stage(f"encode {kind}"):
-            graph = encode(model, input_shape, kind=kind, masks=masks, max_memory=max_memory)
+        with stage(f"encode {kind}"):  # the MGE's plan (made for the metrics' memory check) lives only here
+            plan = None if layered else _check_metrics_memory(model, masks, input_shape, compat, max_memory)
+            graph = encode(model, input_shape, kind=kind, masks=masks, max_memory=max_memory, plan=plan)
+            del plan
         with stage(f"metrics {kind}"):
             if not layered:  # keep the CSR only: the edge list (12 bytes per edge) is freed first
                 graph = prepare(graph)
@@ -84,16 +84,19 @@ def measure(model, masks: Mapping[str, Any] | None, input_shape, encodings: Iter
     return out
 
 
-def _check_metrics_memory(model, masks, input_shape, compat: str, max_memory) -> None:
-    """Before encoding an MGE: would its metrics fit? (|V|, |E| counted from the masks, no edges.)"""
+def _check_metrics_memory(model, masks, input_shape, compat: str, max_memory):
+    """Before encoding an MGE: would its metrics fit? (|V|, |E| counted from the masks, no edges.)
+    Returns the MGE plan, which the encoder reuses."""
     from ._memory import check_memory
-    from .encoding import count_mge
+    from .encoding import plan_mge
     from .metrics import estimate_memory
 
-    nodes, edges = count_mge(model, input_shape, masks)
+    plan = plan_mge(model, input_shape, masks)
+    nodes, edges = plan.nodes, plan.edges
     check_memory(estimate_memory(nodes, edges, compat, edge_list_kept=False), max_memory,  # freed, see measure()
                  f"the metrics of {type(model).__name__} at input shape {tuple(input_shape)} "
                  f"({nodes} nodes, {edges} edges)")
+    return plan
 
 
 def network_densities(model, masks: Mapping[str, Any], input_shape) -> dict[str, float]:

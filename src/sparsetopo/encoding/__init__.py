@@ -15,13 +15,14 @@ from ..errors import ValidationError
 from ..graph import (BipartiteGraph, LayerGraphs, MultipartiteGraph, load_bipartite_npz, load_graph,
                      save_bipartite_npz, save_graph)
 from ..validation import check_choice, check_input_shape
-from .memory import count_mge
+from .memory import MGEPlan, count_mge, plan_mge
 from .registry import ENCODING_REGISTRY, ENCODINGS, LAYER_ENCODINGS, NETWORK_ENCODINGS, Encoding
 
 
 def encode(model, input_shape=None, kind: str = "mge",
            masks: Mapping[str, Any] | None = None, identity_skips: bool = True, *,
-           progress: bool = False, max_memory: int | str | None = None) -> MultipartiteGraph | LayerGraphs:
+           progress: bool = False, max_memory: int | str | None = None,
+           plan: MGEPlan | None = None) -> MultipartiteGraph | LayerGraphs:
     """Encode ``model`` (with its masks) as a graph.
 
     Parameters
@@ -44,6 +45,9 @@ def encode(model, input_shape=None, kind: str = "mge",
         the masks first (:func:`count_mge`, no edge built); if the estimated peak
         (:func:`.memory.estimate_memory`) exceeds ``max_memory`` (default: what the machine
         has), a :class:`~sparsetopo.errors.MemoryEstimateError` gives the estimate instead.
+    plan : MGE only; a :func:`plan_mge` result for this very model, input shape, masks and
+        ``identity_skips`` (e.g. made for a memory check first), so the model is traced and planned
+        once; a plan made for other arguments is ignored.
 
     Raises :class:`~sparsetopo.errors.UnsupportedOpError` for an op the MGE encoder does not
     know (naming the fx node and module path), a :class:`ValidationError` when ``input_shape`` has
@@ -61,7 +65,7 @@ def encode(model, input_shape=None, kind: str = "mge",
         _check_input_fits(model, input_shape)
     _warn_fully_pruned(model, masks, kind)
     return ENCODING_REGISTRY[kind].encoder(model, input_shape, masks, identity_skips=identity_skips,
-                                           progress=progress, max_memory=max_memory)
+                                           progress=progress, max_memory=max_memory, plan=plan)
 
 
 def _default_input_shape(model) -> tuple[int, int, int]:
@@ -99,6 +103,6 @@ def _warn_fully_pruned(model, masks, kind: str) -> None:
     warn_fully_pruned(layer_masks, f"encoding ({kind})", stacklevel=4)
 
 
-__all__ = ["ENCODINGS", "ENCODING_REGISTRY", "Encoding", "LAYER_ENCODINGS", "NETWORK_ENCODINGS", "encode", "count_mge",
+__all__ = ["ENCODINGS", "ENCODING_REGISTRY", "Encoding", "LAYER_ENCODINGS", "NETWORK_ENCODINGS", "encode", "count_mge", "plan_mge", "MGEPlan",
            "MultipartiteGraph", "BipartiteGraph", "LayerGraphs", "save_bipartite_npz", "load_bipartite_npz",
            "load_graph", "save_graph"]

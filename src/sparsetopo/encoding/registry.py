@@ -37,18 +37,20 @@ class Encoding:
 
 
 def _encode_mge(model, input_shape, masks: Mapping[str, Any] | None, *, identity_skips: bool = True,
-                progress: bool = False, max_memory=None) -> MultipartiteGraph:
-    """Trace, count |V| and |E| from the plan and the masks, check the memory estimate, encode."""
+                progress: bool = False, max_memory=None, plan=None) -> MultipartiteGraph:
+    """Trace and plan (or take ``plan``, a :class:`.memory.MGEPlan` of the same model, shape, masks
+    and skips), check the memory estimate from the counted |V| and |E|, encode."""
     from .._memory import check_memory
-    from ..tracing import trace
-    from .memory import estimate_memory
-    from .unrolled import count_mge, encode_mge
+    from .memory import estimate_memory, plan_mge
+    from .unrolled import encode_mge
 
-    net = trace(model, input_shape)
-    nodes, edges, plan = count_mge(net, model, masks, identity_skips)
-    check_memory(estimate_memory(nodes, edges), max_memory,
-                 f"encoding {type(model).__name__} at input shape {tuple(input_shape)} ({nodes} nodes, {edges} edges)")
-    return encode_mge(net, model, masks, identity_skips=identity_skips, progress=progress, plan=plan)
+    if plan is None or not plan.matches(model, input_shape, masks, identity_skips):
+        plan = plan_mge(model, input_shape, masks, identity_skips)
+    check_memory(estimate_memory(plan.nodes, plan.edges), max_memory,
+                 f"encoding {type(model).__name__} at input shape {tuple(input_shape)} "
+                 f"({plan.nodes} nodes, {plan.edges} edges)")
+    net, planner = plan.traced
+    return encode_mge(net, model, masks, identity_skips=identity_skips, progress=progress, plan=planner)
 
 
 def _encode_rolled(model, input_shape, masks, **_options) -> LayerGraphs:
