@@ -2,7 +2,7 @@
 
 :func:`trace` runs ``torch.fx`` symbolic tracing in eval mode (with a tracer that turns a custom
 ``torch.autograd.Function`` into one opaque node instead of tracing through it) and
-``torch.fx.passes.shape_prop.ShapeProp`` on a zero input of shape (1, C, H, W). Every fx node is
+a shape pass (``ShapeProp``'s real-tensor path, :class:`_ShapeProp`) on a zero input of shape (1, C, H, W). Every fx node is
 classified by a small registry (module type / function / method name -> op kind); the encoders
 then hold one connectivity rule per kind. Ops that are refused by kind (attention) raise before
 any forward pass; an op the registry does not know is looked at once more after ``ShapeProp``:
@@ -53,13 +53,12 @@ import io
 import operator
 import sys
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, NamedTuple
 
 import torch
 import torch.fx as fx
 import torch.nn.functional as F
 from torch import nn
-from torch.fx.passes.shape_prop import ShapeProp
 
 from .errors import AttentionError, UnsupportedOpError, ValidationError
 from .validation import check_input_shape
@@ -339,17 +338,43 @@ def _traced_shape(node: fx.Node) -> tuple[int, ...] | None:
 VALUE_META = "sparsetopo_value"  #: fx node meta key of a recorded non-tensor result
 
 
-class _ShapeProp(ShapeProp):
-    """``ShapeProp`` that remembers the fx node it is running (for the error message)."""
+class TensorMeta(NamedTuple):
+    """What the encoder reads of a traced tensor (``node.meta["tensor_meta"]``)."""
+
+    shape: torch.Size
+    dtype: torch.dtype
+
+
+class _ShapeProp(fx.Interpreter):
+    """``ShapeProp``'s real-tensor path: records ``tensor_meta`` (:class:`TensorMeta`) of every
+    node whose result holds a tensor, the value itself (:data:`VALUE_META`) of every other call,
+    and remembers the fx node it is running (for the error message). Not ``ShapeProp`` itself:
+    its ``run_node`` and its metadata (strides, memory format) import torch's symbolic-shapes
+    machinery (sympy), 0.4 s of a fresh process's first encode, for fields nothing here reads."""
 
     current: fx.Node | None = None
 
     def run_node(self, n: fx.Node):
         self.current = n
         result = super().run_node(n)
-        if "tensor_meta" not in n.meta and n.op.startswith("call"):
+        holds_tensor = False
+
+        def metadata(value):
+            nonlocal holds_tensor
+            if isinstance(value, torch.Tensor):
+                holds_tensor = True
+                return TensorMeta(value.shape, value.dtype)
+            return value
+
+        meta = fx.node.map_aggregate(result, metadata)
+        if holds_tensor:
+            n.meta["tensor_meta"] = meta
+        elif n.op.startswith("call"):
             n.meta[VALUE_META] = result  # no tensor inside: a size, an int, None, ...
         return result
+
+    def propagate(self, *args):
+        return self.run(*args)
 
 
 @contextlib.contextmanager
