@@ -6,7 +6,8 @@ must reuse the saved masks and the finished training checkpoint, not redo them, 
 pool the analysis accepts: the very rows pinned in ``data/study_pin_rows.json``, written by this
 study on the code before the metric / encoding registries and the shared measurement pipeline
 (issue 11), so the refactor provably left the pool rows unchanged. The spectral columns were
-re-pinned for issue 16's Lanczos / SVD solvers (they moved by at most 1e-13 relative).
+re-pinned for issue 16's Lanczos / SVD solvers (they moved by at most 1e-13 relative), and again for
+its reorthogonalisation order and register-blocked CSR products (at most 5e-15 relative).
 """
 import json
 import os
