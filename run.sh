@@ -15,6 +15,8 @@ setup() {
   fi
   # constraints/cpu.txt pins torch==2.13.0, the CPU wheel (pyproject.toml asks only torch>=2.13).
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints/cpu.txt -e ".${extras:+[$extras]}"
+  # compile the metrics' numba kernels into their on-disk cache once (~10 s), not in every worker
+  "$VENV/bin/python" -m sparsetopo.metrics.warmup
 }
 
 cmd=${1:-}
