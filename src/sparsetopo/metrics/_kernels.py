@@ -524,34 +524,24 @@ def out_edge_list(indptr, indices, out_deg):
 
 
 @njit(cache=True, parallel=True)
-def forward_reachable(indptr, indices, out_deg, layer_offsets):
-    """bool (V,): reachable along directed edges from node layer 0 (layer 0 included). O(|V| + |E|)."""
-    n = out_deg.size
-    reached = np.zeros(n, np.bool_)
-    reached[layer_offsets[0]:layer_offsets[1]] = True
-    for layer in range(1, layer_offsets.size - 1):
+def reachable(indptr, indices, out_deg, layer_offsets, forward):
+    """bool (V,): ``forward``: reachable along directed edges from node layer 0; else: reaches the
+    last node layer along directed edges (the seed layer included either way). A node is marked
+    when any in-neighbour (forward) or out-neighbour (backward) is. O(|V| + |E|)."""
+    layers = layer_offsets.size - 1
+    seed = 0 if forward else layers - 1
+    marked = np.zeros(out_deg.size, np.bool_)
+    marked[layer_offsets[seed]:layer_offsets[seed + 1]] = True
+    for step in range(1, layers):
+        layer = step if forward else layers - 1 - step
         for v in prange(layer_offsets[layer], layer_offsets[layer + 1]):
-            for s in range(indptr[v] + out_deg[v], indptr[v + 1]):
-                if reached[indices[s]]:
-                    reached[v] = True
+            split = indptr[v] + out_deg[v]  # row v: out part, then in part
+            lo, hi = (split, indptr[v + 1]) if forward else (indptr[v], split)
+            for s in range(lo, hi):
+                if marked[indices[s]]:
+                    marked[v] = True
                     break
-    return reached
-
-
-@njit(cache=True, parallel=True)
-def backward_reachable(indptr, indices, out_deg, layer_offsets):
-    """bool (V,): reaches the last node layer along directed edges (that layer included). O(|V| + |E|)."""
-    n = out_deg.size
-    last = layer_offsets.size - 2
-    reaches = np.zeros(n, np.bool_)
-    reaches[layer_offsets[last]:layer_offsets[last + 1]] = True
-    for layer in range(last - 1, -1, -1):
-        for v in prange(layer_offsets[layer], layer_offsets[layer + 1]):
-            for s in range(indptr[v], indptr[v] + out_deg[v]):
-                if reaches[indices[s]]:
-                    reaches[v] = True
-                    break
-    return reaches
+    return marked
 
 
 @njit(cache=True, parallel=True)

@@ -31,7 +31,7 @@ def effective_mask(graph: GraphLike) -> np.ndarray:
     p = prepare(graph)
     if "effective_mask" not in p.cache:
         csr = (p.indptr, p.indices, p.out_deg, p.layer_offsets)
-        p.cache["effective_mask"] = _kernels.forward_reachable(*csr) & _kernels.backward_reachable(*csr)
+        p.cache["effective_mask"] = _kernels.reachable(*csr, True) & _kernels.reachable(*csr, False)
     return p.cache["effective_mask"]
 
 
