@@ -391,6 +391,12 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
 #: kinds an op may have inside a normalisation statistic, and kinds that combine one with a tensor
 _STATISTIC_KINDS = ("reduce", "statistic", "elementwise", "arith", "add", "index")
 _COMBINING_KINDS = ("arith", "add")
+_REDUCTION_KINDS = ("reduce", "statistic")
+
+
+def _traced_inputs(node: fx.Node, kinds: dict[fx.Node, str | None]) -> list[fx.Node]:
+    """The inputs of ``node`` that hold traced tensors (not constants, statistics or Python values)."""
+    return [a for a in node.all_input_nodes if kinds[a] not in ("constant", "value")]
 
 
 def _statistics(nodes: list[fx.Node], kinds: dict[fx.Node, str | None]) -> set[fx.Node]:
@@ -401,22 +407,20 @@ def _statistics(nodes: list[fx.Node], kinds: dict[fx.Node, str | None]) -> set[f
     excepted) or with a use outside the statistics that is not an arithmetic combination with a
     traced tensor. Cost: O(|nodes| · rounds), rounds ≤ the nesting of statistics.
     """
-    def traced(n: fx.Node) -> list[fx.Node]:
-        return [a for a in n.all_input_nodes if kinds[a] not in ("constant", "value")]
-
     stats: set[fx.Node] = set()
     for n in nodes:  # topological order: a derived op sees its inputs' membership
-        inputs = traced(n)
-        if inputs and (kinds[n] in ("reduce", "statistic")
+        inputs = _traced_inputs(n, kinds)
+        if inputs and (kinds[n] in _REDUCTION_KINDS
                        or (kinds[n] in _STATISTIC_KINDS and all(a in stats for a in inputs))):
             stats.add(n)
     changed = True
     while changed:
         changed = False
         for n in [n for n in nodes if n in stats]:
-            derived_from_tensor = kinds[n] not in ("reduce", "statistic") and any(a not in stats for a in traced(n))
+            derived_from_tensor = (kinds[n] not in _REDUCTION_KINDS
+                                   and any(a not in stats for a in _traced_inputs(n, kinds)))
             bad_use = any(u not in stats and not (kinds[u] in _COMBINING_KINDS
-                                                  and any(a not in stats for a in traced(u)))
+                                                  and any(a not in stats for a in _traced_inputs(u, kinds)))
                           for u in n.users)
             if derived_from_tensor or bad_use:
                 stats.discard(n)
@@ -515,7 +519,7 @@ def node_identity_module(model: nn.Module, input_shape) -> fx.GraphModule:
     for op in net:
         if op.kind not in ("arith", "add"):
             continue
-        traced = [a for a in op.node.all_input_nodes if kinds[a] not in ("constant", "value")]
+        traced = _traced_inputs(op.node, kinds)
         if len(traced) == 1 and shapes[traced[0]] == op.shape:
             op.node.replace_all_uses_with(traced[0])
     gm.graph.eliminate_dead_code()
