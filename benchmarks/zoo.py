@@ -5,7 +5,8 @@ built untrained with 10 classes and run at the smallest input of 32, 64, 75, 96,
 3 channels) that its forward accepts. Per model: the seconds of each pruner at sparsity 0.9
 (random data: ``--samples`` Gaussian images with labels 0..9; exact keep count checked), then the
 three encodings of the ERK mask (nodes / edges / seconds). Vision transformers get the named
-attention error. Each model runs in its own subprocess (memory returns to the system between
+attention error. ``inception_v3_no_aux`` is Inception-v3 built with ``aux_logits=False``: the
+default build's auxiliary classifier cannot run in train mode below about 299×299. Each model runs in its own subprocess (memory returns to the system between
 models), under ``flock --lock`` when given (one heavy job at a time on a shared machine) and
 ``--timeout`` seconds; the load average at its start is recorded beside its figures. The MGE is
 built under ``--max-memory`` (a refusal is a named error, shown with the |V| and |E| it counted).
@@ -30,7 +31,9 @@ import warnings
 
 ZOO = ("resnet18", "resnet50", "vgg11_bn", "alexnet", "squeezenet1_0", "mobilenet_v2", "mobilenet_v3_small",
        "mobilenet_v3_large", "shufflenet_v2_x1_0", "mnasnet1_0", "densenet121", "googlenet", "efficientnet_b0",
-       "regnet_y_400mf", "convnext_tiny", "inception_v3", "vit_b_16")
+       "regnet_y_400mf", "convnext_tiny", "inception_v3", "inception_v3_no_aux", "vit_b_16")
+#: zoo entries that are a torchvision model built with non-default arguments
+VARIANTS = {"inception_v3_no_aux": ("inception_v3", {"aux_logits": False, "init_weights": True})}
 SIZES = (32, 64, 75, 96, 128, 224)
 PRUNERS = ("snip", "grasp", "synflow", "prospr", "uniform", "er", "erk")
 #: small settings on 2 CPU cores (the spec defaults need minutes per pruner on the big models):
@@ -67,7 +70,8 @@ def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS, max_mem
     from sparsetopo.tracing import trace
 
     torch.manual_seed(0)
-    build = lambda: torchvision.models.get_model(name, weights=None, num_classes=10)  # noqa: E731
+    base, kwargs = VARIANTS.get(name, (name, {}))
+    build = lambda: torchvision.models.get_model(base, weights=None, num_classes=10, **kwargs)  # noqa: E731
     model = build()
     row: dict = {"model": name, "params": sum(m.weight.numel() for m in prunable_modules(model).values())}
     size = smallest_input(model)

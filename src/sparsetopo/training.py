@@ -35,6 +35,7 @@ from .data import DATASET_NAMES, DatasetBundle, ImageArrayDataset, iterate_batch
 from .errors import CheckpointError, MaskError, ValidationError
 from .masks import (apply_masks, effective_weights, freeze_biases, get_masks, global_density,
                     masks_digest, prunable_modules, prunable_parameters, warn_fully_pruned)
+from .models.outputs import logits_of
 from .validation import check_choice, check_device, check_scalar, check_seed
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -215,7 +216,7 @@ def _run_epoch(model: nn.Module, bundle: DatasetBundle, optimizer: torch.optim.O
     batches = iterate_batches(bundle.train, recipe.batch_size, generator=epoch_generator(seed, epoch))
     for step, (x, y) in enumerate(batches):
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        logits = model(x)
+        logits = logits_of(model(x), model)  # train mode: (logits, aux_logits...) -> logits
         if step == 0 and epoch == 0:
             _check_logits(logits, bundle)
         loss = nn.functional.cross_entropy(logits, y)
@@ -251,7 +252,7 @@ def evaluate(model: nn.Module, dataset: ImageArrayDataset, *, device: str | torc
     correct = torch.zeros((), dtype=torch.int64, device=device)
     gen = torch.Generator().manual_seed(int(seed))
     for x, y in iterate_batches(dataset, batch_size, generator=gen, shuffle=False):
-        correct += (model(x.to(device)).argmax(1) == y.to(device)).sum()
+        correct += (logits_of(model(x.to(device)), model).argmax(1) == y.to(device)).sum()
     model.train(was_training)
     return int(correct) / len(dataset)
 

@@ -26,6 +26,7 @@ from . import (erk_plus, force, grasp, igq, iter_snip, layerwise, ntk_sap, phew,
                synflow_l2, uniform_plus)
 from .batches import batch_stream, resolve_data
 from ..effective import default_input_shape
+from ..models.outputs import logits_hook
 from .effective_target import count_effective, reach_effective_count
 from .core import (MaskDict, PruneContext, PruningError, PruningWarning, global_topk, keep_count,
                    largest_remainder_counts, probe_forward, warn_empty_layers, weights_of)
@@ -34,30 +35,32 @@ from .core import (MaskDict, PruneContext, PruningError, PruningWarning, global_
 @dataclass(frozen=True)
 class PrunerSpec:
     """One pruner: its function ``(scoring copy, context) -> masks``, whether it needs data / an
-    input batch, its options, and whether it iterates (a progress bar in the CLI)."""
+    input batch, its options, whether it iterates (a progress bar in the CLI) and whether it runs
+    the model in train mode (its forward is then probed in that mode too)."""
 
     function: Callable[[nn.Module, PruneContext], MaskDict]
     needs_data: bool
     needs_input: bool
     options: Mapping[str, Any]
     iterative: bool = False
+    train_mode: bool = False
 
 
 PRUNERS: dict[str, PrunerSpec] = {
-    "snip": PrunerSpec(snip.prune_snip, True, True, snip.OPTIONS),
-    "grasp": PrunerSpec(grasp.prune_grasp, True, True, grasp.OPTIONS),
+    "snip": PrunerSpec(snip.prune_snip, True, True, snip.OPTIONS, train_mode=True),
+    "grasp": PrunerSpec(grasp.prune_grasp, True, True, grasp.OPTIONS, train_mode=True),
     "synflow": PrunerSpec(synflow.prune_synflow, False, True, synflow.OPTIONS, iterative=True),
-    "prospr": PrunerSpec(prospr.prune_prospr, True, True, prospr.OPTIONS, iterative=True),
+    "prospr": PrunerSpec(prospr.prune_prospr, True, True, prospr.OPTIONS, iterative=True, train_mode=True),
     "uniform": PrunerSpec(layerwise.make_layerwise_pruner("uniform"), False, False, layerwise.OPTIONS_UNIFORM),
     "er": PrunerSpec(layerwise.make_layerwise_pruner("er"), False, False, layerwise.OPTIONS_ER),
     "erk": PrunerSpec(layerwise.make_layerwise_pruner("erk"), False, False, layerwise.OPTIONS_ERK),
     "synflow_l2": PrunerSpec(synflow_l2.prune_synflow_l2, False, True, synflow_l2.OPTIONS, iterative=True),
-    "iter_snip": PrunerSpec(iter_snip.prune_iter_snip, True, True, iter_snip.OPTIONS, iterative=True),
-    "force": PrunerSpec(force.prune_force, True, True, force.OPTIONS, iterative=True),
+    "iter_snip": PrunerSpec(iter_snip.prune_iter_snip, True, True, iter_snip.OPTIONS, iterative=True, train_mode=True),
+    "force": PrunerSpec(force.prune_force, True, True, force.OPTIONS, iterative=True, train_mode=True),
     "uniform_plus": PrunerSpec(uniform_plus.prune_uniform_plus, False, False, uniform_plus.OPTIONS),
     "erk_plus": PrunerSpec(erk_plus.prune_erk_plus, False, False, erk_plus.OPTIONS),
     "igq": PrunerSpec(igq.prune_igq, False, False, igq.OPTIONS),
-    "ntk_sap": PrunerSpec(ntk_sap.prune_ntk_sap, False, True, ntk_sap.OPTIONS, iterative=True),
+    "ntk_sap": PrunerSpec(ntk_sap.prune_ntk_sap, False, True, ntk_sap.OPTIONS, iterative=True, train_mode=True),
     "phew": PrunerSpec(phew.prune_phew, False, True, phew.OPTIONS),
 }
 PRUNER_NAMES: tuple[str, ...] = tuple(PRUNERS)
@@ -87,6 +90,12 @@ def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed
     weights (:func:`sparsetopo.effective.effective_masks`, on ``input_shape``) number exactly
     ``n_keep`` — or as close as integer counts allow; the pruner's (nominal) masks are returned, they
     keep more than ``n_keep`` weights. Costs one pruner run per search step (≈ log2 N at worst).
+
+    Models returning ``(logits, aux_logits…)`` in train mode (torchvision's GoogLeNet, Inception-v3)
+    are scored on their logits: weights of auxiliary heads, like any weight the scoring forward does
+    not use, score 0, so pruners ranking a magnitude (SNIP, SynFlow, ProsPr, ...) remove them first
+    (a :class:`PruningWarning` names the emptied layers); GraSP ranks them with the weights that
+    leave the gradient flow unchanged.
 
     Returns ``{parameter name: bool mask}`` on CPU (``named_modules()`` order). The caller's model is
     changed only by attaching the masks; scoring happens on a copy. Fully pruned layers raise a
@@ -140,12 +149,14 @@ def prune(model: nn.Module, pruner: str, sparsity: float, data: Any = None, seed
 def scoring_model(model: nn.Module, spec: PrunerSpec, device: torch.device) -> nn.Module:
     """What the pruner function gets: a mask-free copy on ``device`` with trainable weights, or — for
     a pruner that needs no input (the random ones read only the layer shapes) — ``model`` itself,
-    saving a copy of every weight (134 M weights: ≈ 0.3 s and 0.5 GB)."""
+    saving a copy of every weight (134 M weights: ≈ 0.3 s and 0.5 GB). The copy returns its logits
+    only (:func:`~sparsetopo.models.outputs.logits_of`): weights of auxiliary heads score 0."""
     if not spec.needs_input:
         return model
     scoring = remove_masks(clone_model(model)).to(device)
     for weight in weights_of(scoring).values():
         weight.requires_grad_(True)
+    scoring.register_forward_hook(logits_hook)  # (logits, aux_logits) in train mode -> logits
     return scoring
 
 
@@ -176,6 +187,8 @@ def _attach_data(ctx: PruneContext, scoring: nn.Module, spec: PrunerSpec, data: 
         probe = probe_x if spec.needs_data else torch.zeros((2, *ctx.input_shape), device=ctx.device)
         hint = f"; the input shape {ctx.input_shape} was a guess: pass input_shape=(C, H, W)" if guessed else ""
         ctx.num_outputs = probe_forward(scoring, probe, hint)
+        if spec.train_mode:
+            probe_forward(scoring, probe, hint, train_for=ctx.pruner)
 
 
 #: option -> (type, smallest allowed value)

@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.overrides import TorchFunctionMode
 
 from ..errors import SparsetopoError, ValidationError
@@ -229,22 +230,36 @@ def expected_input(model: nn.Module) -> str:
 
 
 @torch.no_grad()
-def probe_forward(model: nn.Module, x: torch.Tensor, hint: str = "") -> int:
-    """Run ``model`` once in eval mode on (a few rows of) ``x``; return its number of outputs.
+def probe_forward(model: nn.Module, x: torch.Tensor, hint: str = "", train_for: str | None = None) -> int:
+    """Run ``model`` once on (a few rows of) ``x``; return its number of outputs.
 
-    A shape RuntimeError becomes a :class:`ValidationError` naming the model class, the input shape
-    and what the model expects. The model's mode is restored; eval mode leaves BN stats alone.
+    Eval mode, or train mode with ``train_for`` (the name of a pruner that scores in train mode:
+    some models compute more there, e.g. Inception-v3's auxiliary classifier). A RuntimeError
+    becomes a :class:`ValidationError` naming the model class, the input shape and what the model
+    expects. The model's mode and buffers (BN running statistics) are restored.
     """
     was_training = model.training
-    model.eval()
+    buffers = {name: b.clone() for name, b in model.named_buffers()} if train_for else {}
+    model.train(bool(train_for))
     try:
         out = model(x[:2])
     except RuntimeError as exc:
+        said = str(exc).splitlines()[0]
+        if train_for:
+            raise ValidationError(
+                f"model {type(model).__name__} runs in eval mode on input {tuple(x.shape[1:])} but fails in train "
+                f"mode, in which {train_for!r} scores it (torch said: {said}); its train-mode forward computes "
+                "more (e.g. Inception-v3's auxiliary classifier needs about 299x299 inputs): give a larger input, "
+                "build it without auxiliary heads (aux_logits=False), or use a pruner that scores in eval mode "
+                "(synflow, synflow_l2, phew, the random ones)") from None
         raise ValidationError(
             f"input of shape {tuple(x.shape[1:])} does not fit model {type(model).__name__}: it expects "
-            f"{expected_input(model)} (torch said: {str(exc).splitlines()[0]}){hint}") from None
+            f"{expected_input(model)} (torch said: {said}){hint}") from None
     finally:
         model.train(was_training)
+        for name, b in model.named_buffers():
+            if name in buffers:
+                b.copy_(buffers[name])
     if out.ndim != 2:
         raise ValidationError(f"model {type(model).__name__} must return logits of shape (N, C), "
                               f"got {tuple(out.shape)}")
@@ -303,6 +318,21 @@ def take_batches(ctx: PruneContext, batch_size: int, count: int) -> list[tuple[t
                           f"provided only {len(out)}")
 
 
+def gradients(outputs: torch.Tensor | list[torch.Tensor], inputs: list[torch.Tensor],
+              grad_outputs: list[torch.Tensor] | None = None, create_graph: bool = False) -> list[torch.Tensor]:
+    """``torch.autograd.grad(outputs, inputs, grad_outputs)`` with zeros for the inputs the outputs do
+    not depend on: weights the scoring forward never uses (auxiliary classifiers whose outputs are
+    dropped, branches skipped in eval mode) score 0 instead of stopping the pruner. Outputs that do
+    not require grad (zero gradients of such weights, fed back for a second derivative) are skipped.
+    """
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    used = [i for i, out in enumerate(outputs) if out.requires_grad]
+    seeds = None if grad_outputs is None else [grad_outputs[i] for i in used]
+    grads = torch.autograd.grad([outputs[i] for i in used], inputs, grad_outputs=seeds,
+                                create_graph=create_graph, allow_unused=True)
+    return [torch.zeros_like(x) if g is None else g for x, g in zip(inputs, grads)]
+
+
 @torch.no_grad()
 def reinit_weights(model: nn.Module, init: Callable[..., torch.Tensor], generator: torch.Generator) -> None:
     """Re-sample every prunable weight of ``model`` in place with ``init(tensor, generator=...)``
@@ -314,9 +344,38 @@ def reinit_weights(model: nn.Module, init: Callable[..., torch.Tensor], generato
 
 
 class TwiceDifferentiable(TorchFunctionMode):
-    """Within this context ``F.hardsigmoid`` (module or functional; MobileNetV3's gates) runs as
-    ``relu6(x + 3) / 6``: the same function, but torch has no double backward for hardsigmoid, and
-    GraSP (Hg) and ProsPr (meta-gradient) differentiate twice."""
+    """Within this context (``pruner`` names the caller in errors) two functions torch cannot differentiate twice run as their plain
+    definitions (GraSP's Hg and ProsPr's meta-gradient differentiate twice):
+
+    * ``F.hardsigmoid`` (module or functional; MobileNetV3's gates) as ``relu6(x + 3) / 6``;
+    * scaled dot-product attention (``nn.MultiheadAttention``: vision transformers) on torch's
+      math backend (``sdpa_kernel(SDPBackend.MATH)``, softmax(QKᵀ·scale)·V in plain ops) instead of
+      the fused CPU kernel, which has no second derivative. The backend is chosen for the whole
+      context because the attention call is nested inside ``multi_head_attention_forward``.
+
+    Any other op without a second derivative ends in a :class:`PruningError` that says so.
+    """
+
+    def __init__(self, pruner: str = "this pruner"):
+        super().__init__()
+        self.pruner = pruner
+
+    def __enter__(self):
+        self._math_attention = sdpa_kernel(SDPBackend.MATH)
+        self._math_attention.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, kind, exc, traceback):
+        try:
+            super().__exit__(kind, exc, traceback)
+        finally:
+            self._math_attention.__exit__(kind, exc, traceback)
+        said = str(exc).splitlines()[0] if isinstance(exc, RuntimeError) else ""
+        if ("derivative for" in said and "not implemented" in said) or "differentiate twice" in said:
+            raise PruningError(f"{self.pruner} differentiates the loss twice, but torch has no second "
+                               f"derivative for an op of this model (torch said: {said}); use a first-order "
+                               "pruner (snip, synflow, force, ...)") from exc
+        return False
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func is F.hardsigmoid:

@@ -29,7 +29,7 @@ from torch import nn
 from ..errors import ValidationError
 from ..validation import check_scalar
 from .core import (MaskDict, PruneContext, PruningWarning, ScoreDict, check_finite_scores, check_labels,
-                   TwiceDifferentiable, global_topk, reinit_weights, weights_of)
+                   TwiceDifferentiable, global_topk, gradients, reinit_weights, weights_of)
 
 OPTIONS = {"samples_per_class": 25, "num_iters": 1, "temperature": 200.0, "batch_size": 128, "reinit": False,
            "chunk_size": None}
@@ -88,13 +88,13 @@ def grasp_scores(model: nn.Module, halves: list[tuple[torch.Tensor, torch.Tensor
 
     g = [torch.zeros_like(p) for p in params]
     for piece in pieces:
-        for acc, grad in zip(g, torch.autograd.grad(piece_loss(*piece), params)):
+        for acc, grad in zip(g, gradients(piece_loss(*piece), params)):
             acc += grad
     hg = [torch.zeros_like(p) for p in params]
     for piece in pieces:
-        grads = torch.autograd.grad(piece_loss(*piece), params, create_graph=True)
+        grads = gradients(piece_loss(*piece), params, create_graph=True)
         inner = sum((gi * fi).sum() for gi, fi in zip(g, grads))
-        for acc, grad in zip(hg, torch.autograd.grad(inner, params)):
+        for acc, grad in zip(hg, gradients(inner, params)):
             acc += grad
     return {name: -w.detach() * h for (name, w), h in zip(weights.items(), hg)}
 
@@ -121,7 +121,7 @@ def prune_grasp(model: nn.Module, ctx: PruneContext) -> MaskDict:
     chunk = opts["chunk_size"]
     if chunk is not None:
         chunk = check_scalar(chunk, "GraSP option chunk_size (or None)", int, min_val=1)
-    with TwiceDifferentiable():
+    with TwiceDifferentiable(ctx.pruner):
         scores = grasp_scores(model, [h for h in halves if h[0].shape[0]], float(opts["temperature"]), chunk)
     check_finite_scores(scores, ctx.pruner)
     return global_topk({name: -s for name, s in scores.items()}, ctx.n_keep)

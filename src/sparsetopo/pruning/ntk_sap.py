@@ -28,7 +28,7 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
-from .core import MaskDict, PruneContext, ScoreDict, check_finite_scores, global_topk, weights_of
+from .core import MaskDict, PruneContext, ScoreDict, check_finite_scores, global_topk, gradients, weights_of
 from .synflow import synflow_schedule
 
 OPTIONS = {"iterations": 20, "rounds": 5, "epsilon": 0.01, "samples_per_class": 10}
@@ -65,7 +65,7 @@ def ntk_sap_gradient(model: nn.Module, weights: dict[str, torch.Tensor], deltas:
     clean = functional_call(model, {n: weights[n] * m[n] for n in m}, (x,))
     perturbed = functional_call(model, {n: (weights[n] + epsilon * deltas[n]) * m[n] for n in m}, (x,))
     objective = ((clean - perturbed) ** 2).sum()
-    return dict(zip(m, torch.autograd.grad(objective, list(m.values()))))
+    return dict(zip(m, gradients(objective, list(m.values()))))
 
 
 def prune_ntk_sap(model: nn.Module, ctx: PruneContext) -> MaskDict:

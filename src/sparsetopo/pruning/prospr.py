@@ -24,7 +24,7 @@ from torch.func import functional_call
 from tqdm.auto import tqdm
 
 from .core import (MaskDict, PruneContext, ScoreDict, TwiceDifferentiable, check_finite_scores, global_topk,
-                   take_batches, weights_of)
+                   gradients, take_batches, weights_of)
 from .second_order import LeanBatchNormSecondOrder
 
 OPTIONS = {"batch_size": 512, "inner_steps": 3, "lr": 0.5, "momentum": 0.9, "detach_first_momentum": False}
@@ -58,7 +58,7 @@ def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
     def loss_grad(theta: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor, create_graph: bool):
         leaves = {n: t.detach().requires_grad_(True) for n, t in theta.items()}
         loss = F.cross_entropy(functional_call(model, leaves, (x,)), y)
-        return leaves, torch.autograd.grad(loss, [leaves[n] for n in names], create_graph=create_graph)
+        return leaves, gradients(loss, [leaves[n] for n in names], create_graph=create_graph)
 
     thetas, velocity = [start], None
     for x, y in tqdm(inner, desc="prospr", disable=None if progress else True, leave=False):
@@ -72,7 +72,7 @@ def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
         adj_v = [v - lr * a for v, a in zip(adj_v, adj_theta)]
         if not (t == 0 and detach_first_momentum and momentum):  # official: v_1 = grad.detach()
             leaves, grads = loss_grad(thetas[t], *inner[t], True)  # recomputed: one such graph alive
-            hvp = torch.autograd.grad(grads, [leaves[n] for n in names], grad_outputs=adj_v)
+            hvp = gradients(grads, [leaves[n] for n in names], grad_outputs=adj_v)
             adj_theta = [a + h for a, h in zip(adj_theta, hvp)]
         adj_v = [momentum * v for v in adj_v]
     adjoint = dict(zip(names, adj_theta))
@@ -84,7 +84,7 @@ def prune_prospr(model: nn.Module, ctx: PruneContext) -> MaskDict:
     opts = ctx.options
     batches = take_batches(ctx, int(opts["batch_size"]), int(opts["inner_steps"]) + 1)
     model.train()
-    with TwiceDifferentiable(), LeanBatchNormSecondOrder():
+    with TwiceDifferentiable(ctx.pruner), LeanBatchNormSecondOrder():
         scores = prospr_scores(model, batches, float(opts["lr"]), float(opts["momentum"]), ctx.progress,
                                bool(opts["detach_first_momentum"]))
     check_finite_scores(scores, ctx.pruner)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .core import (MaskDict, PruneContext, ScoreDict, check_finite_scores, global_topk, reinit_weights,
+from .core import (MaskDict, PruneContext, ScoreDict, check_finite_scores, global_topk, gradients, reinit_weights,
                    take_batches, weights_of)
 
 OPTIONS = {"batch_size": 128, "snip_xavier_reinit": False}
@@ -23,7 +23,7 @@ def snip_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> ScoreDict
     """``{name: |w ⊙ ∂CE(model(x), y)/∂w|}`` for every prunable weight (model used in its current mode)."""
     weights = weights_of(model)
     loss = F.cross_entropy(model(x), y)
-    grads = torch.autograd.grad(loss, list(weights.values()))
+    grads = gradients(loss, list(weights.values()))
     return {name: (w.detach() * g).abs() for (name, w), g in zip(weights.items(), grads)}
 
 
@@ -33,7 +33,7 @@ def snip_gradients(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Ten
     total = {name: torch.zeros_like(w) for name, w in weights.items()}
     for x, y in batches:
         loss = F.cross_entropy(model(x), y)
-        for acc, grad in zip(total.values(), torch.autograd.grad(loss, list(weights.values()))):
+        for acc, grad in zip(total.values(), gradients(loss, list(weights.values()))):
             acc += grad / len(batches)
     return total
 

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .core import MaskDict, PruneContext, ScoreDict, check_finite_scores, global_topk, keep_count, weights_of
+from .core import (MaskDict, PruneContext, ScoreDict, check_finite_scores, global_topk, gradients, keep_count,
+                   weights_of)
 
 OPTIONS = {"iterations": 100}
 
@@ -44,7 +45,7 @@ def synflow_scores(model: nn.Module, ones: torch.Tensor) -> ScoreDict:
     """``{name: |w ⊙ ∂R/∂w|}``, R = Σ model(ones), for a linearised (``linearize``) model."""
     weights = weights_of(model)
     total = model(ones).sum()
-    grads = torch.autograd.grad(total, list(weights.values()))
+    grads = gradients(total, list(weights.values()))
     return {name: (w.detach() * g).abs() for (name, w), g in zip(weights.items(), grads)}
 
 
