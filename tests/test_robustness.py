@@ -462,6 +462,15 @@ def test_library_misuse_gets_named_errors(tmp_path):
         save_masks({"w": torch.ones(2, dtype=torch.bool)}, tmp_path)
     with pytest.raises(MaskError, match="is a directory, not a mask file"):
         load_masks(tmp_path)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OutputError, match="pipe'.*device, FIFO or socket, not a regular file"):
+        save_masks({"w": torch.ones(2, dtype=torch.bool)}, fifo)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)  # the special file itself is left alone
+    target, link = tmp_path / "masks.st", tmp_path / "latest.st"
+    link.symlink_to(target.name)
+    save_masks({"w": torch.ones(2, dtype=torch.bool)}, link)
+    assert link.is_symlink() and torch.equal(load_masks(target)["w"], torch.ones(2, dtype=torch.bool))
     model = build("conv6", seed=0)
     for kind in ("mge", "rolled", "rolled_channel"):
         with pytest.raises(ValidationError, match=r"input[_ ]shape \(2, 32, 32\)"):

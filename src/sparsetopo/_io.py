@@ -23,14 +23,21 @@ from .errors import OutputError
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on normal exit it replaces ``path`` atomically.
 
-    The file gets the permissions a plain ``open()`` would give (0666 & ~umask), whatever the writer
+    A symbolic link is followed (its target is replaced; the link stays); a device, FIFO or socket
+    is refused, as a directory is. The file gets the permissions a plain ``open()`` would give (0666 & ~umask), whatever the writer
     did to the temporary file. On an exception the temporary file is removed and ``path`` is left
     untouched; an ``OSError`` (of the writer too: it was writing this file) is raised as
     :class:`~sparsetopo.errors.OutputError`.
     """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()  # update the file the link points to, keep the link
     if path.is_dir():
         raise OutputError(f"cannot write {str(path)!r}: it is a directory; give a file name inside it")
+    if path.exists() and not path.is_file():
+        # os.replace would swap the device / FIFO / socket itself for a plain file (as root: /dev/full)
+        raise OutputError(f"cannot write {str(path)!r}: it is a device, FIFO or socket, not a regular file; "
+                          "sparsetopo writes a file beside its output and renames it, so give a file path")
     tmp_path = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
