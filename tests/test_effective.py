@@ -215,6 +215,21 @@ def test_deep_dense_network_does_not_overflow():
     assert all(bool(m.all()) for m in got.values())
 
 
+@pytest.mark.parametrize("arch, pruner, sparsity", [("resnet20", "synflow", 0.995), ("conv6", "erk", 0.99),
+                                                    ("resnet20", "uniform", 0.99)])
+def test_float32_reachability_equals_float64(monkeypatch, arch, pruner, sparsity):
+    """The fast float32 pass is exact (non-negative sums: zero iff every term is zero)."""
+    import sparsetopo.effective as effective
+
+    model = build(arch, seed=0)
+    masks = prune(model, pruner, sparsity, seed=0, **({"iterations": 5} if pruner == "synflow" else {}))
+    fast = effective_masks(model, masks, (3, 32, 32))
+    monkeypatch.setattr(effective, "REACHABILITY_DTYPE", torch.float64)
+    slow = effective_masks(model, masks, (3, 32, 32))
+    assert all(torch.equal(fast[n], slow[n]) for n in masks)
+    assert 0 < sum(int(m.sum()) for m in fast.values()) < sum(int(m.sum()) for m in masks.values())
+
+
 def test_bad_masks_are_named_errors():
     with pytest.raises(MaskError, match="unknown parameter"):
         effective_masks(Plain(), {"nope.weight": torch.ones(1)}, (2, 4, 4))

@@ -10,7 +10,7 @@ both call it; it depends on masks and shapes only (data flow stays downstream).
 
 Method (one forward and one backward pass, exact):
 
-* a float64 copy of the model where every prunable weight is its 0/1 mask, biases are 0, every
+* a float32 copy of the model where every prunable weight is its 0/1 mask, biases are 0, every
   other parameter is 1, normalisation / activation / dropout modules are identities and max pools
   become average pools with the same window (for non-negative values "positive iff some input in
   the window is positive" holds for both; the MGE joins every window input to the output);
@@ -25,7 +25,13 @@ Method (one forward and one backward pass, exact):
   positive iff it reaches an output; ∂/∂w = Σ_positions (input value)·(output gradient) is
   positive iff some unrolled edge of w joins two such units.
 
-Cost: one forward + backward pass of one input in float64; memory: the activations of that pass.
+Exact in float32: every value is non-negative (0/1 weights, unit parameters, no biases, no
+centring), so a sum is zero iff all its terms are — there is no cancellation — and the integer
+partial sums stay far below 2^24 (CPU convolutions are direct / GEMM: no Winograd or FFT
+subtractions). Checked against float64 and against brute-force reachability in the tests; float32
+runs on the fast CPU kernels (ResNet-20: ≈ 0.15–0.3 s per call instead of ≈ 1–2 s in float64).
+
+Cost: one forward + backward pass of one input in float32; memory: the activations of that pass.
 """
 from __future__ import annotations
 
@@ -39,6 +45,8 @@ from .masks import (MaskDict, clone_model, get_masks, prunable_modules, prunable
 from .errors import UnsupportedOpError
 from .tracing import _ELEMENTWISE_MODULES, node_identity_module
 
+#: dtype of the reachability pass (exact, see the module docstring; float64 gives the same masks)
+REACHABILITY_DTYPE = torch.float32
 #: max pools and their positivity-equivalent average pools
 _POOL_SWAPS = {nn.MaxPool2d: nn.AvgPool2d, nn.MaxPool1d: nn.AvgPool1d}
 
@@ -77,8 +85,8 @@ def _stand_in(module: nn.Module) -> nn.Module | None:
 
 
 def _reachability_copy(model: nn.Module, masks: Mapping[str, torch.Tensor], shape: tuple[int, ...]) -> nn.Module:
-    """The float64 0/1 copy described in the module docstring (masks as weights, identities, ...)."""
-    copy = remove_masks(clone_model(model)).cpu().double().eval()
+    """The float32 0/1 copy described in the module docstring (masks as weights, identities, ...)."""
+    copy = remove_masks(clone_model(model)).cpu().to(REACHABILITY_DTYPE).eval()
     for parent in list(copy.modules()):
         for name, child in list(parent.named_children()):
             replacement = _stand_in(child) if not list(child.children()) else None
@@ -91,7 +99,7 @@ def _reachability_copy(model: nn.Module, masks: Mapping[str, torch.Tensor], shap
                 param.requires_grad_(False)
                 param.fill_(0.0 if module in prunable.values() and name == "bias" else 1.0)
         for name, module in prunable.items():
-            module.weight.copy_(masks[name].to(torch.float64))
+            module.weight.copy_(masks[name].to(REACHABILITY_DTYPE))
             module.weight.requires_grad_(True)
     copy = _without_constant_combinations(copy, shape)
     for module in copy.modules():
@@ -130,7 +138,7 @@ def effective_masks(model: nn.Module, masks: Mapping[str, object] | None = None,
     shape = tuple(input_shape) if input_shape is not None else default_input_shape(model)
     copy = _reachability_copy(model, full, shape)
     weights = {name: module.weight for name, module in prunable_modules(copy).items()}
-    out = copy(torch.ones((1, *shape), dtype=torch.float64))
+    out = copy(torch.ones((1, *shape), dtype=REACHABILITY_DTYPE))
     grads = torch.autograd.grad(out.sum(), list(weights.values()), allow_unused=True)
     return {name: full[name] & (grad > 0 if grad is not None else torch.zeros_like(full[name]))
             for name, grad in zip(weights, grads)}
