@@ -230,6 +230,52 @@ def test_float32_reachability_equals_float64(monkeypatch, arch, pruner, sparsity
     assert 0 < sum(int(m.sum()) for m in fast.values()) < sum(int(m.sum()) for m in masks.values())
 
 
+def mge_effective_masks(model, masks, shape):
+    """Oracle from the MGE itself (metrics.md §5b): effective nodes are reachable from the input
+    layer and reach the output layer (networkx); a kept weight is effective iff one of its edges
+    joins two effective nodes. Every weight is set to a distinct id >= 2 first, so each edge names
+    its weight (skip and gate edges weigh 1)."""
+    import copy
+
+    from sparsetopo.encoding import encode
+    from sparsetopo.masks import prunable_modules
+
+    model, first_id, start = copy.deepcopy(model), {}, 2
+    with torch.no_grad():
+        for name, module in prunable_modules(model).items():
+            first_id[name] = start
+            module.weight.copy_(torch.arange(start, start + module.weight.numel()).reshape(module.weight.shape))
+            start += module.weight.numel()
+    graph = encode(model, shape, masks=masks)
+    g = graph.to_networkx()
+    g.add_edges_from(("source", v) for v in graph.layer_range(0))
+    g.add_edges_from((v, "sink") for v in graph.layer_range(-1))
+    alive = nx.descendants(g, "source") & nx.ancestors(g, "sink")
+    ids = {int(w) for u, v, w in zip(graph.src.tolist(), graph.dst.tolist(), graph.weight.tolist())
+           if u in alive and v in alive and w >= 2}
+    out = {}
+    for name, mask in masks.items():
+        flat = torch.tensor([first_id[name] + k in ids for k in range(mask.numel())])
+        out[name] = flat.reshape(mask.shape) & mask
+    return out
+
+
+@pytest.mark.parametrize("block", ["mobilenet_v3", "efficientnet", "inception", "densenet"])
+@pytest.mark.parametrize("density", [0.25, 0.5])
+def test_effective_masks_equal_the_mge_oracle_on_modern_blocks(block, density):
+    """Gates included: a product node is reached through either operand (its MGE node layer has
+    edges from both), so a live gate keeps the product alive where x's channel is dead."""
+    from test_encoding_modern import BLOCKS
+
+    make, shape = BLOCKS[block]
+    for seed in range(4):
+        torch.manual_seed(seed)
+        model = make()
+        masks = random_masks(model, density, seed)
+        got, expected = effective_masks(model, masks, shape), mge_effective_masks(model, masks, shape)
+        assert all(torch.equal(got[n], expected[n]) for n in masks), (block, seed)
+
+
 def test_bad_masks_are_named_errors():
     with pytest.raises(MaskError, match="unknown parameter"):
         effective_masks(Plain(), {"nope.weight": torch.ones(1)}, (2, 4, 4))

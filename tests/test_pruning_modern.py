@@ -304,19 +304,16 @@ def test_ntk_sap_is_data_free_seeded_and_exact(data):
 
 # --- PHEW ---------------------------------------------------------------------------------------------
 
-def test_phew_walks_are_connected_input_output_paths():
+def check_phew_walks(model, shape, n_keep):
     """Every complete walk chains layer to layer (unit in = unit out of the previous step) from the
-    input to the classifier; independently, all weights of complete walks are effective (32x32
-    input: on tiny maps a chain of same-direction tap offsets can leave the image)."""
+    input to the classifier; independently, all weights of complete walks are effective."""
     from sparsetopo.effective import effective_masks
     from sparsetopo.pruning.phew import INPUT, layer_graph, phew_walks
 
-    model = build("resnet20", 10, seed=0)
-    shape = (3, 32, 32)
     graph = layer_graph(model, shape)
     record = []
-    masks = phew_walks(model, shape, 1000, torch.Generator().manual_seed(0), record=record)
-    assert kept(masks) == 1000 and len(record) > 20
+    masks = phew_walks(model, shape, n_keep, torch.Generator().manual_seed(0), record=record)
+    assert kept(masks) == n_keep and len(record) > 20
     directions = {d for d, _ in record}
     assert directions == {"forward", "backward"}
     for direction, steps in record[:-1]:
@@ -333,10 +330,35 @@ def test_phew_walks_are_connected_input_output_paths():
     complete = {n: torch.zeros_like(m) for n, m in masks.items()}
     for _, steps in record[:-1]:
         for layer, j, i, tap in steps:
-            complete[layer].reshape(complete[layer].shape[0], complete[layer].shape[1], -1)[j, i, tap] = True
+            flat = complete[layer].reshape(complete[layer].shape[0], complete[layer].shape[1], -1)
+            flat[j, i % flat.shape[1], tap] = True
     effective = effective_masks(model, masks, shape)
     assert all(bool((complete[n] <= effective[n]).all()) for n in masks)
     assert sum(int(m.sum()) for m in effective.values()) >= kept(complete)
+    return graph, record
+
+
+def test_phew_walks_are_connected_input_output_paths():
+    """(32x32 input: on tiny maps a chain of same-direction tap offsets can leave the image.)"""
+    check_phew_walks(build("resnet20", 10, seed=0), (3, 32, 32), 1000)
+
+
+def test_phew_walks_through_depthwise_convolutions_and_squeeze_excitation_gates():
+    """A MobileNetV3-style block: depthwise 3x3 (groups = channels) and an SE gate. Walks stay in
+    their group, pass the gate through either operand (the SE layers get walked too)."""
+    from test_encoding_modern import mobilenet_v3
+
+    torch.manual_seed(0)
+    model = mobilenet_v3()
+    graph, record = check_phew_walks(model, (3, 16, 16), 60)
+    depthwise = [name for name, groups in graph.groups.items() if groups > 1]
+    assert depthwise
+    for _, steps in record:
+        for layer, j, i, _ in steps:
+            if layer in depthwise:
+                assert i == j  # depthwise: output channel j reads input channel j only
+    walked = {layer for _, steps in record for layer, *_ in steps}
+    assert {"1.block.2.fc1.weight", "1.block.2.fc2.weight"} <= walked
 
 
 def test_phew_prefers_heavy_weights_and_is_seeded():

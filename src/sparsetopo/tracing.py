@@ -394,6 +394,16 @@ _COMBINING_KINDS = ("arith", "add")
 _REDUCTION_KINDS = ("reduce", "statistic")
 
 
+_PRODUCT_METHODS = {"mul", "mul_", "__mul__", "__rmul__", "__imul__"}
+
+
+def is_product(node: fx.Node) -> bool:
+    """Whether ``node`` multiplies (``*``, ``torch.mul``, ``Tensor.mul``): with two traced operands,
+    multiplicative gating (encoding.md "Modern blocks")."""
+    target = node.target
+    return target in (operator.mul, operator.imul, torch.mul) or (isinstance(target, str) and target in _PRODUCT_METHODS)
+
+
 def _traced_inputs(node: fx.Node, kinds: dict[fx.Node, str | None]) -> list[fx.Node]:
     """The inputs of ``node`` that hold traced tensors (not constants, statistics or Python values)."""
     return [a for a in node.all_input_nodes if kinds[a] not in ("constant", "value")]
@@ -504,9 +514,12 @@ def trace(model: nn.Module, input_shape) -> TracedNetwork:
 
 def node_identity_module(model: nn.Module, input_shape) -> fx.GraphModule:
     """``model`` as an fx ``GraphModule`` (sharing its submodules) in which every op that keeps node
-    identity by combining a traced tensor with constants is the identity: ``x * w + b`` (hand-written
+    identity is the identity — a traced tensor combined with constants: ``x * w + b`` (hand-written
     affine), ``x - mean`` and ``/ sqrt(var + eps)`` (normalisation statistics, see the module
-    docstring), ``x / 0.25``. Module calls are kept as they are.
+    docstring), ``x / 0.25``; elementwise functions (``torch.sigmoid(x)``, ``F.relu``) — and in which
+    a product of two traced tensors (gating ``x * g``) is their sum: in the MGE the product's node
+    layer has edges from both operands, so a product node is reached through either one (``x·g``
+    would need both). Module calls are kept as they are.
 
     This is the network the MGE encodes, for code that runs a forward pass to find connections
     (effective masks: a constant bias or a centring there would make dead units look alive).
@@ -516,12 +529,20 @@ def node_identity_module(model: nn.Module, input_shape) -> fx.GraphModule:
     shapes = {op.node: op.shape for op in net}
     kinds = {op.node: op.kind for op in net}
     gm = net.ops[0].node.graph.owning_module
+    from_input: set[fx.Node] = set()  # nodes computed from the input (an indexed parameter is not)
     for op in net:
-        if op.kind not in ("arith", "add"):
+        if op.kind == "input" or any(a in from_input for a in op.node.all_input_nodes):
+            from_input.add(op.node)
+        if op.kind not in ("arith", "add", "elementwise") or op.node.op == "call_module":
             continue
         traced = _traced_inputs(op.node, kinds)
         if len(traced) == 1 and shapes[traced[0]] == op.shape:
             op.node.replace_all_uses_with(traced[0])
+        elif op.kind == "arith" and is_product(op.node) and len([a for a in traced if a in from_input]) == 2:
+            with gm.graph.inserting_after(op.node):
+                joined = gm.graph.call_function(operator.add, tuple(traced))
+            kinds[joined] = "add"
+            op.node.replace_all_uses_with(joined)
     gm.graph.eliminate_dead_code()
     gm.recompile()
     return gm

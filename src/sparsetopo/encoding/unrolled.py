@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import enum
 import heapq
-import operator
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -44,7 +43,7 @@ from torch import nn
 
 from ..errors import UnsupportedOpError
 from ..masks import effective_weights, get_masks, validate_masks
-from ..tracing import VALUE_META, TracedNetwork, TracedOp, attention_error
+from ..tracing import VALUE_META, TracedNetwork, TracedOp, attention_error, is_product
 from . import _nodemaps as nm
 from ._edges import EDGE_COUNTS, EDGE_RULES, concat_and_free, merge_duplicates
 from ..graph import MultipartiteGraph, id_dtype
@@ -254,10 +253,10 @@ class _Planner:
         maps = self._maps(op)
         if len(maps) < 2 or (len(op.inputs) == 2 and op.inputs[0] == op.inputs[1]):
             return self.elementwise(op)  # x * const, x / const, -x, x * x
-        if _is_product(op) and len(maps) == 2 and torch.equal(maps[0].ids, maps[1].ids):
+        if is_product(op.node) and len(maps) == 2 and torch.equal(maps[0].ids, maps[1].ids):
             # x * sigmoid(x) (SiLU written by hand): an elementwise activation, no gate
             return _Value(maps[0].ids, maps[0].owner, False)
-        if _is_product(op):
+        if is_product(op.node):
             return self.gate(op, maps)
         raise UnsupportedOpError(
             f"fx node {op.name!r} (module {op.module_path or '<top>'!r}) combines two traced tensors with "
@@ -347,9 +346,6 @@ PLAN_RULES: dict[str, Callable[[_Planner, TracedOp], Any]] = {
     "index": _Planner.index, "matmul": _Planner.matmul, "value": _Planner.value,
 }
 
-_PRODUCTS = {"mul", "mul_", "__mul__", "__rmul__", "__imul__"}
-
-
 def _is_permutation(ids: torch.Tensor, out: torch.Tensor) -> bool:
     """``out`` holds exactly the single-slot ids of ``ids``, rearranged. Cost O(n log n)."""
     return (ids.shape[0] == 1 == out.shape[0] and ids.numel() == out.numel()
@@ -359,11 +355,6 @@ def _is_permutation(ids: torch.Tensor, out: torch.Tensor) -> bool:
 def _target(op: TracedOp) -> str:
     target = op.node.target
     return f".{target}()" if isinstance(target, str) else getattr(target, "__name__", str(target))
-
-
-def _is_product(op: TracedOp) -> bool:
-    target = op.node.target
-    return target in (operator.mul, operator.imul, torch.mul) or (isinstance(target, str) and target in _PRODUCTS)
 
 
 def _conv_geometry(conv: nn.Conv2d) -> dict:

@@ -24,8 +24,10 @@ low sparsity small weights are rarely walked), the rest is filled with the large
 kept and a :class:`PruningWarning` says so. The connectivity comes from a
 ``torch.fx`` trace (:mod:`sparsetopo.tracing`); ops that change the channel index otherwise
 (channel padding of ResNet option-A shortcuts, channel concatenation, reshapes other than a
-flatten), grouped/depthwise convolutions and products of two tensors (gating) are a
-:class:`~sparsetopo.errors.UnsupportedOpError`. All randomness from the seeded
+flatten) are a :class:`~sparsetopo.errors.UnsupportedOpError`. Grouped / depthwise convolutions
+join each unit to its group only; a product of two tensors with the same channels (squeeze-
+excitation gating) is a join like a residual add: a walk reaches or leaves it through either
+operand (the gate's layers included). All randomness from the seeded
 generator. Cost: O(walks × depth) Python steps, each an inverse-CDF draw.
 """
 from __future__ import annotations
@@ -60,6 +62,7 @@ class LayerGraph:
     consumers: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     input_channels: int = 0
+    groups: dict[str, int] = field(default_factory=dict)
 
 
 def layer_graph(model: nn.Module, input_shape: tuple[int, ...]) -> LayerGraph:
@@ -73,18 +76,17 @@ def layer_graph(model: nn.Module, input_shape: tuple[int, ...]) -> LayerGraph:
         if op.kind == "input":
             links[op.name] = [(INPUT, 1)]
         elif op.kind in ("conv2d", "linear"):
-            if getattr(op.module, "groups", 1) != 1:
-                raise UnsupportedOpError(f"phew: grouped convolution {op.module_path!r} (groups={op.module.groups}) "
-                                         "is not supported: walks assume every input channel reaches every output")
             graph.sources[op.param_name] = links[tensors[0]]
+            graph.groups[op.param_name] = int(getattr(op.module, "groups", 1))
             links[op.name] = [(op.param_name, 1)]
         elif op.kind == "arith" and len(tensors) > 1:
-            raise UnsupportedOpError(f"phew: op {op.name!r} (module {op.module_path or '<top>'!r}) multiplies two "
-                                     "tensors (gating); PHEW walks follow sums only")
+            links[op.name] = _gate_links(op, [shapes[name] for name in tensors], [links[name] for name in tensors])
         elif op.kind == "add":
             links[op.name] = [link for name in tensors for link in links[name]]
         elif op.kind in _PASS_KINDS and tensors:
             links[op.name] = _pass_through(op, shapes[tensors[0]], shapes[op.name], links[tensors[0]])
+        elif op.kind in ("constant", "value"):
+            continue  # normalisation statistics and Python sizes carry no units
         elif op.kind == "output":
             graph.outputs = [name for name, _ in links[tensors[0]] if name != INPUT]
         elif tensors:
@@ -94,6 +96,18 @@ def layer_graph(model: nn.Module, input_shape: tuple[int, ...]) -> LayerGraph:
         for source, factor in sources:
             graph.consumers.setdefault(source, []).append((layer, factor))
     return graph
+
+
+def _gate_links(op, shapes, operand_links):
+    """Links through ``x * g`` of two traced tensors (squeeze-excitation): unit c of the product is
+    unit c of each operand, so a walk may come from either (like a residual add). Operands whose
+    channels differ from the product's (a one-channel spatial gate) have no unit-level rule."""
+    channels = {shape[1] if shape is not None and len(shape) > 1 else None for shape in shapes}
+    if len(channels) != 1 or None in channels:
+        raise UnsupportedOpError(f"phew: op {op.name!r} (module {op.module_path or '<top>'!r}) combines tensors "
+                                 f"of shapes {shapes}: PHEW follows a unit through a product only when both "
+                                 "operands have its channels")
+    return [link for links in operand_links for link in links]
 
 
 def _pass_through(op, before, after, links):
@@ -112,11 +126,11 @@ class _Walker:
     """Samples PHEW steps layer by layer: inverse-CDF draws (``bisect``) on cumulative |w| sums,
     built lazily per row, from one ``random.Random`` seeded by the torch generator."""
 
-    def __init__(self, weights: dict[str, torch.Tensor], generator: torch.Generator):
+    def __init__(self, weights: dict[str, torch.Tensor], groups: dict[str, int], generator: torch.Generator):
         self.rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
         self.kernels = {n: w.detach().abs().double().reshape(w.shape[0], w.shape[1], -1).cpu()
-                        for n, w in weights.items()}
-        self.sums = {n: k.sum(-1) for n, k in self.kernels.items()}  # (out, in)
+                        for n, w in weights.items()}  # (out, in / groups, taps)
+        self.sums = {n: _unit_sums(k.sum(-1), groups.get(n, 1)) for n, k in self.kernels.items()}  # (out, in)
         self.cache: dict[tuple, list[float]] = {}
 
     def _pick(self, key: tuple, row: torch.Tensor) -> int:
@@ -130,12 +144,24 @@ class _Walker:
     def forward(self, layer: str, i: int) -> tuple[int, int]:
         """(output unit j, tap k) of a step from input unit ``i``."""
         j = self._pick(("f", layer, i), self.sums[layer][:, i])
-        return j, self._pick(("k", layer, j, i), self.kernels[layer][j, i])
+        return j, self._pick(("k", layer, j, i), self.kernels[layer][j, i % self.kernels[layer].shape[1]])
 
     def backward(self, layer: str, j: int) -> tuple[int, int]:
         """(input unit i, tap k) of a step from output unit ``j``."""
         i = self._pick(("b", layer, j), self.sums[layer][j])
-        return i, self._pick(("k", layer, j, i), self.kernels[layer][j, i])
+        return i, self._pick(("k", layer, j, i), self.kernels[layer][j, i % self.kernels[layer].shape[1]])
+
+
+def _unit_sums(sums: torch.Tensor, groups: int) -> torch.Tensor:
+    """(out, in) unit-to-unit weights of a layer from its (out, in / groups) kernel sums: a grouped
+    convolution joins output j only to the inputs of j's group (zeros elsewhere: never drawn)."""
+    if groups == 1:
+        return sums
+    out, per_group = sums.shape
+    full = torch.zeros(out, per_group * groups, dtype=sums.dtype)
+    first = (torch.arange(out) // (out // groups)) * per_group  # first input unit of each row's group
+    full[torch.arange(out)[:, None], first[:, None] + torch.arange(per_group)] = sums
+    return full
 
 
 def phew_walks(model: nn.Module, input_shape: tuple[int, ...], n_keep: int, generator: torch.Generator,
@@ -143,11 +169,11 @@ def phew_walks(model: nn.Module, input_shape: tuple[int, ...], n_keep: int, gene
     """PHEW masks keeping at most ``n_keep`` weights by walks alone (module docstring).
 
     ``record`` (a list) receives every walk as ``(direction, [(layer, j, i, tap), ...])`` in the
-    order the steps were taken (tests check that walks are connected input→output paths).
+    order the steps were taken (``i`` the input unit; its index in the weight is ``i mod (in / groups)``) (tests check that walks are connected input→output paths).
     """
     weights = weights_of(model)
     graph = layer_graph(model, input_shape)
-    walker = _Walker(weights, generator)
+    walker = _Walker(weights, graph.groups, generator)
     masks = {n: torch.zeros(w.shape[0], w.shape[1], math.prod(w.shape[2:]), dtype=torch.bool)
              for n, w in weights.items()}
     kept, walks, starts = 0, 0, {"forward": 0, "backward": 0}
@@ -162,8 +188,9 @@ def phew_walks(model: nn.Module, input_shape: tuple[int, ...], n_keep: int, gene
         for layer, j, i, tap in steps:
             if kept == n_keep:
                 break
-            if not masks[layer][j, i, tap]:
-                masks[layer][j, i, tap] = True
+            local = i % masks[layer].shape[1]  # the input's index within its group
+            if not masks[layer][j, local, tap]:
+                masks[layer][j, local, tap] = True
                 kept += 1
             taken.append((layer, j, i, tap))
         history.append(kept)
