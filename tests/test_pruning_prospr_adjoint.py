@@ -78,7 +78,7 @@ def test_adjoint_masks_equal_the_unrolled_graph_on_resnet20():
 def _bn_hessian_vector(lean: bool):
     """(running mean, first derivatives, Hessian-vector products) of a train-mode BN inside a
     nonlinear loss, in float64, with or without the lean double backward."""
-    from sparsetopo.pruning.second_order import LeanBatchNormSecondOrder
+    from sparsetopo.pruning.second_order import LeanSecondOrder
 
     g = torch.Generator().manual_seed(1)
     x = torch.randn(6, 3, 4, 5, generator=g, dtype=torch.float64).requires_grad_(True)
@@ -87,7 +87,7 @@ def _bn_hessian_vector(lean: bool):
     running_mean, running_var = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
     probe = torch.randn(6, 3, 4, 5, generator=g, dtype=torch.float64)
     vectors = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in (x, weight, bias)]
-    with LeanBatchNormSecondOrder() if lean else torch.autograd.set_grad_enabled(True):
+    with LeanSecondOrder() if lean else torch.autograd.set_grad_enabled(True):
         y = F.batch_norm(x, running_mean, running_var, weight, bias, True, 0.1, 1e-5)
         grads = torch.autograd.grad((torch.tanh(y) * probe).sum(), [x, weight, bias], create_graph=True)
     hvp = torch.autograd.grad(grads, [x, weight, bias], grad_outputs=vectors)
@@ -100,6 +100,42 @@ def test_lean_batchnorm_double_backward_equals_torchs():
     lean_mean, lean_grads, lean_hvp = _bn_hessian_vector(True)
     torch_mean, torch_grads, torch_hvp = _bn_hessian_vector(False)
     assert torch.equal(lean_mean, torch_mean) and not torch.equal(lean_mean, torch.zeros(3, dtype=torch.float64))
+    for ours, theirs in zip(lean_grads, torch_grads):
+        assert torch.equal(ours, theirs)
+    for ours, theirs in zip(lean_hvp, torch_hvp):
+        assert theirs.abs().max() > 0.1 and torch.allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def _convolution_hessian_vector(lean: bool, dims: int, stride: int, groups: int, bias: bool, input_grad: bool):
+    """(output, first derivatives, Hessian-vector products) of a convolution inside a nonlinear
+    loss, in float64, with or without the lean double backward."""
+    from sparsetopo.pruning.second_order import LeanSecondOrder
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(3, 4, *(7, 6, 5)[:dims], generator=g, dtype=torch.float64).requires_grad_(input_grad)
+    weight = torch.randn(6, 4 // groups, *(3,) * dims, generator=g, dtype=torch.float64).requires_grad_(True)
+    inputs = [x, weight] if input_grad else [weight]
+    if bias:
+        inputs.append(torch.randn(6, generator=g, dtype=torch.float64).requires_grad_(True))
+    conv = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
+    with LeanSecondOrder() if lean else torch.autograd.set_grad_enabled(True):
+        y = conv(x, weight, inputs[-1] if bias else None, stride=stride, padding=1, groups=groups)
+        probe = torch.randn(y.shape, generator=g, dtype=torch.float64)
+        grads = torch.autograd.grad((torch.tanh(y) * probe).sum(), inputs, create_graph=True)
+    vectors = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in inputs]
+    return y, grads, torch.autograd.grad(grads, inputs, grad_outputs=vectors)
+
+
+@pytest.mark.parametrize("dims,stride,groups,bias,input_grad",
+                         [(2, 2, 1, True, True), (2, 1, 2, False, True), (2, 2, 1, True, False), (1, 1, 1, True, True),
+                          (3, 2, 2, False, True)])
+def test_lean_convolution_double_backward_equals_torchs(dims, stride, groups, bias, input_grad):
+    """The convolution's second derivative as three convolutions equals torch's generic double
+    backward; the output and first derivatives are torch's own, bit for bit."""
+    lean_y, lean_grads, lean_hvp = _convolution_hessian_vector(True, dims, stride, groups, bias, input_grad)
+    torch_y, torch_grads, torch_hvp = _convolution_hessian_vector(False, dims, stride, groups, bias, input_grad)
+    assert all(type(g.grad_fn).__name__ == "_ConvolutionBackwardBackward" for g in lean_grads)  # the lean path ran
+    assert torch.equal(lean_y, torch_y)
     for ours, theirs in zip(lean_grads, torch_grads):
         assert torch.equal(ours, theirs)
     for ours, theirs in zip(lean_hvp, torch_hvp):

@@ -17,6 +17,8 @@ Hessian-vector products, computed step by step (adjoint method, :func:`prospr_sc
 """
 from __future__ import annotations
 
+import ctypes
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,9 +27,34 @@ from tqdm.auto import tqdm
 
 from .core import (MaskDict, PruneContext, ScoreDict, TwiceDifferentiable, check_finite_scores, global_topk,
                    gradients, take_batches, weights_of)
-from .second_order import LeanBatchNormSecondOrder
+from .second_order import LeanSecondOrder
 
 OPTIONS = {"batch_size": 512, "inner_steps": 3, "lr": 0.5, "momentum": 0.9, "detach_first_momentum": False}
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, musl, Windows)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, TypeError):
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_heap() -> None:
+    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim(0)``; a no-op elsewhere).
+
+    Why: CPU tensors come from malloc, and glibc keeps freed chunks of the previous pass resident
+    (fragmented among live ones), so each recomputed second-order pass would start on top of the
+    last one's leftovers. Trimming before each recomputation lowers ProsPr's peak RSS on ResNet-20
+    (batch 512) by ≈ 0.3 GB for ≈ 1 % of the time; a process-wide malloc setting (a low mmap
+    threshold) would lower it more but makes every large allocation page-fault afresh (≈ 1.5× the
+    time). CUDA memory is unaffected (torch's caching allocator).
+    """
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]], lr: float,
@@ -71,6 +98,7 @@ def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
     for t in reversed(range(len(inner))):
         adj_v = [v - lr * a for v, a in zip(adj_v, adj_theta)]
         if not (t == 0 and detach_first_momentum and momentum):  # official: v_1 = grad.detach()
+            release_free_heap()
             leaves, grads = loss_grad(thetas[t], *inner[t], True)  # recomputed: one such graph alive
             hvp = gradients(grads, [leaves[n] for n in names], grad_outputs=adj_v)
             adj_theta = [a + h for a, h in zip(adj_theta, hvp)]
@@ -84,7 +112,7 @@ def prune_prospr(model: nn.Module, ctx: PruneContext) -> MaskDict:
     opts = ctx.options
     batches = take_batches(ctx, int(opts["batch_size"]), int(opts["inner_steps"]) + 1)
     model.train()
-    with TwiceDifferentiable(ctx.pruner), LeanBatchNormSecondOrder():
+    with TwiceDifferentiable(ctx.pruner), LeanSecondOrder():
         scores = prospr_scores(model, batches, float(opts["lr"]), float(opts["momentum"]), ctx.progress,
                                bool(opts["detach_first_momentum"]))
     check_finite_scores(scores, ctx.pruner)

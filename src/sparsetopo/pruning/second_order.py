@@ -72,18 +72,76 @@ class _BatchNormTrainBackward(torch.autograd.Function):
         ggx = torch.zeros_like(x) if ggx is None else ggx
         ggw = torch.zeros_like(r) if ggw is None else _per_channel(ggw, x)
         ggb = torch.zeros_like(r) if ggb is None else _per_channel(ggb, x)
-        xhat = (x - _per_channel(mean, x)) * r
-        a, b = _channel_sum(gy) / count, _channel_sum(gy * xhat) / count
-        s1, s2, g = _channel_sum(ggx), _channel_sum(ggx * xhat), _channel_sum(ggx * gy)
+        # full-size work: x̂, one scratch tensor for the three products, two fused outputs
+        xhat = torch.sub(x, _per_channel(mean, x)).mul_(r)
+        scratch = torch.mul(gy, xhat)
+        a, b = _channel_sum(gy) / count, _channel_sum(scratch) / count
+        s1, s2 = _channel_sum(ggx), _channel_sum(torch.mul(ggx, xhat, out=scratch))
+        g = _channel_sum(torch.mul(ggx, gy, out=scratch))
+        del scratch
         gr = gamma * r
         bracket = g - a * s1 - b * s2
-        grad_gy = gr * ggx + (ggw - gr * s2 / count) * xhat + (ggb - gr * s1 / count)
         c1, c2 = ggw - gr * s2 / count, -gr * b
+        grad_gy = torch.addcmul(ggb - gr * s1 / count, gr, ggx).addcmul_(c1, xhat)
         k0 = -r * (c1 * a + c2 * s1 / count)
         k1 = -r * (c1 * b + c2 * s2 / count) - r * r * gamma * bracket / count
-        grad_x = (r * c1) * gy + (r * c2) * ggx + k0 + k1 * xhat
+        grad_x = torch.addcmul(k0, r * c1, gy).addcmul_(r * c2, ggx).addcmul_(k1, xhat)
         grad_w = (r * bracket).reshape(-1)
         return grad_gy, grad_x, grad_w, None, None, None
+
+
+class _Convolution(torch.autograd.Function):
+    """``y = conv(x, w) + b`` (torch's kernel); its backward is :class:`_ConvolutionBackward`."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
+        ctx.save_for_backward(x, weight)
+        ctx.geometry, ctx.has_bias = (stride, padding, dilation, groups), bias is not None
+        return torch.convolution(x, weight, bias, stride, padding, dilation, False, [0] * len(stride), groups)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx, gw, gb = _ConvolutionBackward.apply(gy, x, weight, (need_x, need_w, need_b and ctx.has_bias),
+                                                *ctx.geometry)
+        return gx, gw, gb, None, None, None, None
+
+
+class _ConvolutionBackward(torch.autograd.Function):
+    """torch's first backward of a convolution (``convolution_backward``); its own backward is the
+    three convolutions below instead of torch's generic ``_convolution_double_backward``, which
+    computes ∂/∂w as a convolution of the transposed (batch ↔ channel) tensors (two copies and a
+    slow kernel shape)."""
+
+    @staticmethod
+    def forward(ctx, gy, x, weight, output_mask, stride, padding, dilation, groups):
+        ctx.save_for_backward(gy, x, weight)
+        ctx.geometry = (stride, padding, dilation, groups)
+        bias_sizes = [weight.shape[0]] if output_mask[2] else None
+        return torch.ops.aten.convolution_backward(gy, x, weight, bias_sizes, stride, padding, dilation, False,
+                                                   [0] * len(stride), groups, list(output_mask))
+
+    @staticmethod
+    def backward(ctx, ggx, ggw, ggb):
+        gy, x, weight = ctx.saved_tensors
+        stride, padding, dilation, groups = ctx.geometry
+        zeros = [0] * len(stride)
+        grad_gy = grad_x = grad_w = None
+        if ctx.needs_input_grad[0]:  # gy ↦ (gx, gw, gb) is linear: its adjoint is the forward convolution
+            if ggw is not None or ggb is not None:
+                probe = torch.zeros_like(weight) if ggw is None else ggw
+                grad_gy = torch.convolution(x, probe, ggb, stride, padding, dilation, False, zeros, groups)
+            if ggx is not None:
+                term = torch.convolution(ggx, weight, None, stride, padding, dilation, False, zeros, groups)
+                grad_gy = term if grad_gy is None else grad_gy.add_(term)
+        if ctx.needs_input_grad[1] and ggw is not None:  # gw = x ⋆ gy: ∂/∂x is gy convolved back with ggw
+            grad_x = torch.ops.aten.convolution_backward(gy, x, ggw, None, stride, padding, dilation, False, zeros,
+                                                         groups, [True, False, False])[0]
+        if ctx.needs_input_grad[2] and ggx is not None:  # gx = gy ⋆ᵀ w: ∂/∂w is ggx correlated with gy
+            grad_w = torch.ops.aten.convolution_backward(gy, ggx, weight, None, stride, padding, dilation, False,
+                                                         zeros, groups, [False, True, False])[1]
+        return grad_gy, grad_x, grad_w, None, None, None, None, None
 
 
 def _batch_norm_args(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -91,8 +149,21 @@ def _batch_norm_args(input, running_mean, running_var, weight=None, bias=None, t
     return input, running_mean, running_var, weight, bias, training, momentum, eps
 
 
-class LeanBatchNormSecondOrder(TorchFunctionMode):
-    """Within this context, train-mode affine ``F.batch_norm`` has the lean double backward."""
+def _convolution_args(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    return input, weight, bias, stride, padding, dilation, groups
+
+
+#: spatial dimensions of the functional convolutions taken over
+_CONVOLUTION_DIMS = {F.conv1d: 1, F.conv2d: 2, F.conv3d: 3}
+
+
+def _as_list(value, dims: int) -> list[int]:
+    return list(value) if isinstance(value, (tuple, list)) else [int(value)] * dims
+
+
+class LeanSecondOrder(TorchFunctionMode):
+    """Within this context, train-mode affine ``F.batch_norm`` and ``F.conv{1,2,3}d`` with numeric
+    padding have the lean double backwards above (same values and first derivatives)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -101,4 +172,10 @@ class LeanBatchNormSecondOrder(TorchFunctionMode):
             if training and weight is not None and bias is not None and x.dim() >= 2:
                 return _BatchNormTrain.apply(x, weight, bias, running_mean, running_var,
                                              0.0 if momentum is None else momentum, eps)
+        dims = _CONVOLUTION_DIMS.get(func)
+        if dims is not None:
+            x, weight, bias, stride, padding, dilation, groups = _convolution_args(*args, **kwargs)
+            if not isinstance(padding, str) and x.dim() == dims + 2:
+                return _Convolution.apply(x, weight, bias, _as_list(stride, dims), _as_list(padding, dims),
+                                          _as_list(dilation, dims), groups)
         return func(*args, **kwargs)
