@@ -99,6 +99,7 @@ def test_lean_batchnorm_double_backward_equals_torchs():
     torch's generic one; first derivatives and the running-statistics update are torch's own."""
     lean_mean, lean_grads, lean_hvp = _bn_hessian_vector(True)
     torch_mean, torch_grads, torch_hvp = _bn_hessian_vector(False)
+    assert all(type(g.grad_fn).__name__ == "_BatchNormTrainBackwardBackward" for g in lean_grads)  # lean path ran
     assert torch.equal(lean_mean, torch_mean) and not torch.equal(lean_mean, torch.zeros(3, dtype=torch.float64))
     for ours, theirs in zip(lean_grads, torch_grads):
         assert torch.equal(ours, theirs)
@@ -140,3 +141,23 @@ def test_lean_convolution_double_backward_equals_torchs(dims, stride, groups, bi
         assert torch.equal(ours, theirs)
     for ours, theirs in zip(lean_hvp, torch_hvp):
         assert theirs.abs().max() > 0.1 and torch.allclose(ours, theirs, rtol=1e-12, atol=1e-12)
+
+
+def test_lean_relu_double_backward_equals_torchs_bit_for_bit():
+    """ReLU's lean second backward drops torch's all-zero term for the output: identical values."""
+    from sparsetopo.pruning.second_order import LeanSecondOrder
+
+    def hessian_vector(lean: bool):
+        g = torch.Generator().manual_seed(4)
+        x = torch.randn(5, 7, generator=g, dtype=torch.float64).requires_grad_(True)
+        weight = torch.randn(7, 3, generator=g, dtype=torch.float64).requires_grad_(True)
+        vectors = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in (x, weight)]
+        with LeanSecondOrder() if lean else torch.autograd.set_grad_enabled(True):
+            y = F.relu(x @ weight)
+            grads = torch.autograd.grad((y * torch.tanh(y)).sum(), [x, weight], create_graph=True)
+        return y, grads, torch.autograd.grad(grads, [x, weight], grad_outputs=vectors)
+
+    lean, reference = hessian_vector(True), hessian_vector(False)
+    assert type(lean[0].grad_fn).__name__ == "_ReLUBackward"
+    for ours, theirs in zip([lean[0], *lean[1], *lean[2]], [reference[0], *reference[1], *reference[2]]):
+        assert torch.equal(ours, theirs) and theirs.abs().max() > 0.1

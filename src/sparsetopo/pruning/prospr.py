@@ -100,6 +100,7 @@ def prospr_scores(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tens
         if not (t == 0 and detach_first_momentum and momentum):  # official: v_1 = grad.detach()
             release_free_heap()
             leaves, grads = loss_grad(thetas[t], *inner[t], True)  # recomputed: one such graph alive
+            release_free_heap()
             hvp = gradients(grads, [leaves[n] for n in names], grad_outputs=adj_v)
             adj_theta = [a + h for a, h in zip(adj_theta, hvp)]
         adj_v = [momentum * v for v in adj_v]
