@@ -161,3 +161,21 @@ def test_lean_relu_double_backward_equals_torchs_bit_for_bit():
     assert type(lean[0].grad_fn).__name__ == "_ReLUBackward"
     for ours, theirs in zip([lean[0], *lean[1], *lean[2]], [reference[0], *reference[1], *reference[2]]):
         assert torch.equal(ours, theirs) and theirs.abs().max() > 0.1
+
+
+def test_lean_second_derivatives_pass_gradgradcheck():
+    """conv → train-mode BN → ReLU under the lean mode: second derivatives against finite differences."""
+    from sparsetopo.pruning.second_order import LeanSecondOrder
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 2, 5, 5, generator=g, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 2, 3, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    gamma = (torch.rand(3, generator=g, dtype=torch.float64) + 0.5).requires_grad_(True)
+    beta = torch.randn(3, generator=g, dtype=torch.float64, requires_grad=True)
+
+    def block(x, weight, gamma, beta):
+        with LeanSecondOrder():
+            y = F.batch_norm(F.conv2d(x, weight, stride=2, padding=1), None, None, gamma, beta, True)
+            return F.relu(y)
+
+    assert torch.autograd.gradgradcheck(block, (x, weight, gamma, beta))
