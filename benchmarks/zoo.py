@@ -16,6 +16,7 @@ the raw rows as JSON with ``--json``.
     python benchmarks/zoo.py                       # the zoo below
     python benchmarks/zoo.py --models resnet18 vit_b_16
     python benchmarks/zoo.py --lock /work/heavy.lock --timeout 900 --out benchmarks/zoo_results.md
+    python benchmarks/zoo.py --no-encodings --pruners synflow_l2 iter_snip force ntk_sap phew uniform_plus erk_plus igq
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ import sys
 import time
 import warnings
 
+from sparsetopo.pruning import PRUNER_NAMES
+
 ZOO = ("resnet18", "resnet50", "vgg11_bn", "alexnet", "squeezenet1_0", "mobilenet_v2", "mobilenet_v3_small",
        "mobilenet_v3_large", "shufflenet_v2_x1_0", "mnasnet1_0", "densenet121", "googlenet", "efficientnet_b0",
        "regnet_y_400mf", "convnext_tiny", "inception_v3", "inception_v3_no_aux", "vit_b_16")
@@ -39,7 +42,9 @@ PRUNERS = ("snip", "grasp", "synflow", "prospr", "uniform", "er", "erk")
 #: small settings on 2 CPU cores (the spec defaults need minutes per pruner on the big models):
 #: the table shows that every pruner runs and keeps exact counts, and what one iteration costs
 OPTIONS = {"snip": {"batch_size": 10}, "grasp": {"samples_per_class": 1, "batch_size": 10},
-           "prospr": {"batch_size": 5, "inner_steps": 1}, "synflow": {"iterations": 2}}
+           "prospr": {"batch_size": 5, "inner_steps": 1}, "synflow": {"iterations": 2},
+           "synflow_l2": {"iterations": 2}, "iter_snip": {"steps": 2, "batch_size": 10},
+           "force": {"steps": 2, "batch_size": 10}, "ntk_sap": {"iterations": 2, "rounds": 1, "samples_per_class": 1}}
 SPARSITY = 0.9
 
 
@@ -56,7 +61,8 @@ def smallest_input(model) -> int | None:
     return None
 
 
-def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS, max_memory: str = "8G") -> dict:
+def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS, max_memory: str = "8G",
+            encodings: bool = True) -> dict:
     """All figures of one model (in this process)."""
     import torch
     import torchvision
@@ -90,7 +96,7 @@ def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS, max_mem
     data = TensorDataset(torch.randn(samples, *shape, generator=g), torch.arange(samples) % 10)
     total = row["params"]
     masks = None
-    for pruner in dict.fromkeys((*pruners, "erk")):  # ERK's masks are the ones encoded
+    for pruner in dict.fromkeys((*pruners, "erk") if encodings else pruners):  # ERK's masks are encoded
         candidate = build()
         t0 = time.perf_counter()
         try:
@@ -105,7 +111,7 @@ def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS, max_mem
         row[f"{pruner}_exact"] = sum(int(m.sum()) for m in got.values()) == keep_count(1 - SPARSITY, total)
         if pruner == "erk":
             model, masks = candidate, got
-    if masks is None or not encodable:
+    if masks is None or not encodable or not encodings:
         row["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         return row
     row["mge_nodes"], row["mge_edges"] = count_mge(model, shape, masks)
@@ -127,9 +133,11 @@ def measure(name: str, samples: int, pruners: tuple[str, ...] = PRUNERS, max_mem
     return row
 
 
-HEADER = ("| model | input | weights | load | pruner seconds (" + " / ".join(PRUNERS) + ") | exact counts | "
-          "MGE \\|V\\| / \\|E\\| (layers, gates), seconds | rolled: layers / edges, seconds | "
-          "rolled-channel: edges, seconds | peak GB |\n|---|---|---|---|---|---|---|---|---|---|")
+def header(pruners: tuple[str, ...]) -> str:
+    """The table's header row for these pruners."""
+    return ("| model | input | weights | load | pruner seconds (" + " / ".join(pruners) + ") | exact counts | "
+            "MGE \\|V\\| / \\|E\\| (layers, gates), seconds | rolled: layers / edges, seconds | "
+            "rolled-channel: edges, seconds | peak GB |\n|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _cell(row: dict, key: str, text) -> str:
@@ -137,13 +145,13 @@ def _cell(row: dict, key: str, text) -> str:
     return text() if key in row else "-"
 
 
-def _fmt(row: dict) -> str:
+def _fmt(row: dict, pruners: tuple[str, ...]) -> str:
     """One Markdown table row; errors (named, one per failed stage) follow as a list item."""
     head = f"| {row['model']} | {row.get('input')} | {row['params'] / 1e6:.1f} M | {row.get('load', '-')} |"
     if "error" in row:
         return head + " " + row["error"][:160].replace("|", "/") + " | | | | | |"
-    prune_s = " / ".join(f"{row[f'{p}_s']:.1f}" if f"{p}_s" in row else "✗" for p in PRUNERS)
-    exact = "yes" if all(row.get(f"{p}_exact", True) for p in PRUNERS) else "NO"
+    prune_s = " / ".join(f"{row[f'{p}_s']:.1f}" if f"{p}_s" in row else "✗" for p in pruners)
+    exact = "yes" if all(row.get(f"{p}_exact", True) for p in pruners) else "NO"
     mge = _cell(row, "mge_nodes", lambda: f"{row['mge_nodes']:.2e} / {row['mge_edges']:.2e}") + _cell(
         row, "mge_s", lambda: f" ({row['mge_layers']}, {row['mge_gates']}) {row['mge_s']:.1f} s")
     rolled = _cell(row, "rolled_s", lambda: f"{row['rolled_layers']} / {row['rolled_edges']:.2e}, {row['rolled_s']:.1f} s")
@@ -165,7 +173,7 @@ def _errors(rows: list[dict]) -> list[str]:
 def run_model(name: str, args: argparse.Namespace) -> dict:
     """One model in its own process (under ``flock args.lock`` and ``timeout args.timeout``)."""
     command = [sys.executable, __file__, "--one", name, "--samples", str(args.samples), "--max-memory",
-               args.max_memory, "--pruners", *args.pruners]
+               args.max_memory, "--pruners", *args.pruners, *(["--no-encodings"] if args.no_encodings else [])]
     command = ["timeout", str(args.timeout), *command]
     if args.lock:
         command = ["flock", args.lock, "sh", "-c", 'cat /proc/loadavg >&2; exec "$@"', "sh", *command]
@@ -180,7 +188,7 @@ def run_model(name: str, args: argparse.Namespace) -> dict:
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "load": load}
 
 
-def render(rows: list[dict]) -> str:
+def render(rows: list[dict], pruners: tuple[str, ...] = PRUNERS) -> str:
     """The whole Markdown document: settings, table, named errors."""
     import torch
 
@@ -194,8 +202,8 @@ def render(rows: list[dict]) -> str:
              f"{os.cpu_count()} cores ({platform.machine()}); load = 1-minute load average when the model started.",
              f"Sparsity {SPARSITY}; pruner settings {OPTIONS} (others: spec defaults); data-driven pruners on "
              f"random Gaussian images with labels 0..9; the encodings are of the ERK masks; weights = prunable "
-             f"(Conv2d / Linear) weights; ✗ = failed (named below).", "", HEADER]
-    lines += [_fmt(row) for row in rows]
+             f"(Conv2d / Linear) weights; ✗ = failed (named below).", "", header(pruners)]
+    lines += [_fmt(row, pruners) for row in rows]
     errors = _errors(rows)
     if errors:
         lines += ["", "## Named errors", ""] + errors
@@ -206,8 +214,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=list(ZOO))
     parser.add_argument("--samples", type=int, default=20, help="random images for the data-driven pruners")
-    parser.add_argument("--pruners", nargs="+", default=list(PRUNERS), choices=PRUNERS,
-                        help="pruners to time (ERK always runs: its masks are encoded)")
+    parser.add_argument("--pruners", nargs="+", default=list(PRUNERS), choices=PRUNER_NAMES,
+                        help="pruners to time (default: the paper's 7; ERK always runs: its masks are encoded)")
+    parser.add_argument("--no-encodings", action="store_true", help="time the pruners only")
     parser.add_argument("--max-memory", default="8G", help="the MGE's memory cap (a named error above it)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per model")
     parser.add_argument("--lock", help="run each model under `flock LOCK` (a shared machine's heavy-job lock)")
@@ -216,16 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one:
-        print(json.dumps(measure(args.one, args.samples, tuple(args.pruners), args.max_memory)))
+        print(json.dumps(measure(args.one, args.samples, tuple(args.pruners), args.max_memory,
+                                 not args.no_encodings)))
         return 0
     rows = []
     for name in args.models:
         rows.append(run_model(name, args))
-        print(_fmt(rows[-1]), flush=True)
+        print(_fmt(rows[-1], tuple(args.pruners)), flush=True)
         if args.out:
             from sparsetopo._io import atomic_write_text
 
-            atomic_write_text(args.out, render(rows))
+            atomic_write_text(args.out, render(rows, tuple(args.pruners)))
     print("\n".join(_errors(rows)))
     if args.json:
         print(json.dumps(rows))
