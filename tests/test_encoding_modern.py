@@ -457,9 +457,9 @@ FAST = {"snip": {"batch_size": 8}, "grasp": {"samples_per_class": 2, "batch_size
         "iter_snip": {"steps": 2, "batch_size": 8}, "force": {"steps": 2, "batch_size": 8},
         "ntk_sap": {"iterations": 2, "rounds": 1, "samples_per_class": 1}, "phew": {"max_walks": 100}}
 #: newer pruners that refuse some blocks by a named error. PHEW: ops that change the channel index
-#: (concatenation, channels-last permutes, group reshapes); it walks depthwise convolutions and SE
-#: gates. Uniform+: a dense first layer larger than the whole budget (tiny replicas only).
-REFUSALS = {"phew": (UnsupportedOpError, {"shufflenet", "convnext", "densenet", "inception", "hand_group_norm"}),
+#: (channel shuffles, channels-last permutes, group reshapes); it walks depthwise convolutions, SE
+#: gates and concatenations. Uniform+: a dense first layer larger than the whole budget (tiny replicas only).
+REFUSALS = {"phew": (UnsupportedOpError, {"shufflenet", "convnext", "hand_group_norm"}),
             "uniform_plus": (ValidationError, set(BLOCKS) | set(HAND_NORMALISED))}
 
 

@@ -316,17 +316,17 @@ def check_phew_walks(model, shape, n_keep):
     assert kept(masks) == n_keep and len(record) > 20
     directions = {d for d, _ in record}
     assert directions == {"forward", "backward"}
+    def joined(later, i, earlier, j):
+        """Input unit i of layer ``later`` is output unit j of ``earlier`` through some link."""
+        return any(o <= i and (i - o) // f == j for source, f, o in graph.sources[later] if source == earlier)
+
     for direction, steps in record[:-1]:
         if direction == "forward":
-            assert INPUT in [s for s, _ in graph.sources[steps[0][0]]] and steps[-1][0] not in graph.consumers
-            for (a, j_a, _, _), (b, _, i_b, _) in zip(steps, steps[1:]):
-                factor = dict(graph.consumers[a])[b]
-                assert i_b // factor == j_a
+            assert INPUT in [s for s, *_ in graph.sources[steps[0][0]]] and steps[-1][0] not in graph.consumers
+            assert all(joined(b, i_b, a, j_a) for (a, j_a, _, _), (b, _, i_b, _) in zip(steps, steps[1:]))
         else:
-            assert steps[0][0] in graph.outputs and INPUT in [s for s, _ in graph.sources[steps[-1][0]]]
-            for (a, _, i_a, _), (b, j_b, _, _) in zip(steps, steps[1:]):
-                factor = dict(graph.sources[a])[b]
-                assert i_a // factor == j_b
+            assert steps[0][0] in graph.outputs and INPUT in [s for s, *_ in graph.sources[steps[-1][0]]]
+            assert all(joined(a, i_a, b, j_b) for (a, _, i_a, _), (b, j_b, _, _) in zip(steps, steps[1:]))
     complete = {n: torch.zeros_like(m) for n, m in masks.items()}
     for _, steps in record[:-1]:
         for layer, j, i, tap in steps:
@@ -359,6 +359,21 @@ def test_phew_walks_through_depthwise_convolutions_and_squeeze_excitation_gates(
                 assert i == j  # depthwise: output channel j reads input channel j only
     walked = {layer for _, steps in record for layer, *_ in steps}
     assert {"1.block.2.fc1.weight", "1.block.2.fc2.weight"} <= walked
+
+
+@pytest.mark.parametrize("block", ["densenet", "inception"])
+def test_phew_walks_through_channel_concatenations(block):
+    """DenseNet / Inception blocks: a unit of a concatenation is the unit of the operand that holds
+    it, shifted by the channels before it; walks stay connected and every branch gets walked."""
+    from test_encoding_modern import BLOCKS
+
+    torch.manual_seed(0)
+    make, shape = BLOCKS[block]
+    model = make()
+    graph, record = check_phew_walks(model, (3, 12, 12), 110)
+    assert any(o > 0 for links in graph.sources.values() for _, _, o in links)  # a shifted operand
+    walked = {layer for _, steps in record for layer, *_ in steps}
+    assert walked == set(graph.sources)
 
 
 def test_phew_prefers_heavy_weights_and_is_seeded():

@@ -12,9 +12,11 @@ to i with probability ∝ the same kernel sums); the weight w[j, i, k] is kept. 
 * backward, from a classifier output chosen round-robin, back to the input.
 
 Between layers a unit keeps its index through normalisation, activations, pooling and residual
-additions; where a tensor feeds several layers (a residual stream) or a layer reads a sum of
-several (residual add) the next layer is chosen uniformly, as the reference does between a block
-and its shortcut; a flatten maps channel c to a uniformly chosen feature of its block. Walks are
+additions, and moves up by the preceding operands' channels through a channel concatenation
+(DenseNet, Inception); where a tensor feeds several layers (a residual stream) or a layer reads a
+sum of several (residual add) the next layer is chosen uniformly, as the reference does between a
+block and its shortcut (backward through a concatenation: the operand that holds the unit); a
+flatten maps channel c to a uniformly chosen feature of its block. Walks are
 added until exactly ``n_keep = floor(d·N + 0.5)`` weights are kept: the last walk is cut at the
 budget, so it alone may stop short of the output. Walks are channel-level paths; in the unrolled
 network they are input→output paths as long as the feature maps are larger than the run of
@@ -23,8 +25,8 @@ not reach the budget, or the walks stall (the last 1,000 walks added fewer than 
 low sparsity small weights are rarely walked), the rest is filled with the largest |w| not yet
 kept and a :class:`PruningWarning` says so. The connectivity comes from a
 ``torch.fx`` trace (:mod:`sparsetopo.tracing`); ops that change the channel index otherwise
-(channel padding of ResNet option-A shortcuts, channel concatenation, reshapes other than a
-flatten) are a :class:`~sparsetopo.errors.UnsupportedOpError`. Grouped / depthwise convolutions
+(channel padding of ResNet option-A shortcuts, channel shuffles and permutes, reshapes other than
+a flatten) are a :class:`~sparsetopo.errors.UnsupportedOpError`. Grouped / depthwise convolutions
 join each unit to its group only; a product of two tensors with the same channels (squeeze-
 excitation gating) is a join like a residual add: a walk reaches or leaves it through either
 operand (the gate's layers included). All randomness from the seeded
@@ -52,14 +54,16 @@ INPUT = "input"
 
 @dataclass
 class LayerGraph:
-    """Which layers (or the input) feed each prunable layer, with the flatten factor of the link.
+    """Which layers (or the input) feed each prunable layer, with the flatten factor and the
+    concatenation offset of the link.
 
-    ``sources[B]`` = [(A, f)]: input unit u of B is output unit u // f of A. ``consumers[A]`` = the
-    reverse links. ``outputs`` = the layers whose output reaches the network output.
+    ``sources[B]`` = [(A, f, o)]: input unit u of B, for o ≤ u < o + f·(units of A), is output unit
+    (u − o) // f of A. ``consumers[A]`` = the reverse links (B, f, o). ``outputs`` = the layers whose
+    output reaches the network output.
     """
 
-    sources: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    consumers: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    sources: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
+    consumers: dict[str, list[tuple[str, int, int]]] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)
     input_channels: int = 0
     groups: dict[str, int] = field(default_factory=dict)
@@ -74,27 +78,29 @@ def layer_graph(model: nn.Module, input_shape: tuple[int, ...]) -> LayerGraph:
     for op in net:
         tensors = [name for name in op.inputs if name in links]
         if op.kind == "input":
-            links[op.name] = [(INPUT, 1)]
+            links[op.name] = [(INPUT, 1, 0)]
         elif op.kind in ("conv2d", "linear"):
             graph.sources[op.param_name] = links[tensors[0]]
             graph.groups[op.param_name] = int(getattr(op.module, "groups", 1))
-            links[op.name] = [(op.param_name, 1)]
+            links[op.name] = [(op.param_name, 1, 0)]
         elif op.kind == "arith" and len(tensors) > 1:
             links[op.name] = _gate_links(op, [shapes[name] for name in tensors], [links[name] for name in tensors])
         elif op.kind == "add":
             links[op.name] = [link for name in tensors for link in links[name]]
+        elif op.node.target in (torch.cat, torch.concat) and tensors:
+            links[op.name] = _concat_links(op, shapes, links)
         elif op.kind in _PASS_KINDS and tensors:
             links[op.name] = _pass_through(op, shapes[tensors[0]], shapes[op.name], links[tensors[0]])
         elif op.kind in ("constant", "value"):
             continue  # normalisation statistics and Python sizes carry no units
         elif op.kind == "output":
-            graph.outputs = [name for name, _ in links[tensors[0]] if name != INPUT]
+            graph.outputs = [name for name, *_ in links[tensors[0]] if name != INPUT]
         elif tensors:
             raise UnsupportedOpError(f"phew: op {op.name!r} (module {op.module_path or '<top>'!r}) of kind "
                                      f"{op.kind!r} has no unit-level rule")
     for layer, sources in graph.sources.items():
-        for source, factor in sources:
-            graph.consumers.setdefault(source, []).append((layer, factor))
+        for source, factor, offset in sources:
+            graph.consumers.setdefault(source, []).append((layer, factor, offset))
     return graph
 
 
@@ -110,13 +116,29 @@ def _gate_links(op, shapes, operand_links):
     return [link for links in operand_links for link in links]
 
 
+def _concat_links(op, shapes, links):
+    """Links through a channel concatenation (DenseNet, Inception): the k-th operand's units move up
+    by the channels of the operands before it."""
+    parts = op.node.args[0]
+    dim = op.node.kwargs.get("dim", op.node.args[1] if len(op.node.args) > 1 else 0)
+    rank = len(shapes[op.name])
+    if dim % rank != 1 or any(getattr(part, "name", None) not in links for part in parts):
+        raise UnsupportedOpError(f"phew: op {op.name!r} (module {op.module_path or '<top>'!r}) concatenates along "
+                                 f"dim {dim} or with constants; PHEW follows units only through channel concatenation")
+    out, offset = [], 0
+    for part in parts:
+        out += [(source, f, o + offset) for source, f, o in links[part.name]]
+        offset += shapes[part.name][1]
+    return out
+
+
 def _pass_through(op, before, after, links):
     """Links through an op that keeps the unit index (or flattens channel blocks into features)."""
     if before is None or after is None or after[1] == before[1]:
         return links  # same channels: normalisation, activation, pooling, global pooling, squeeze
     if len(before) == 4 and len(after) == 2 and after[1] == math.prod(before[1:]):
         factor = before[2] * before[3]
-        return [(source, f * factor) for source, f in links]
+        return [(source, f * factor, o * factor) for source, f, o in links]
     raise UnsupportedOpError(f"phew: op {op.name!r} (module {op.module_path or '<top>'!r}, {op.kind}) changes the "
                              f"unit index ({before} -> {after}); PHEW follows channels only through ops that keep "
                              "them or flatten them")
@@ -211,24 +233,33 @@ def _walk(graph: LayerGraph, walker: _Walker, direction: str, start: int) -> lis
     """One walk: [(layer, out unit, in unit, tap)] from the input to an output layer or back."""
     steps = []
     if direction == "forward":
-        unit, layer, factor = start % graph.input_channels, *walker.rng.choice(graph.consumers[INPUT])
-        unit = unit * factor + walker.rng.randrange(factor)
+        unit, layer, factor, offset = start % graph.input_channels, *walker.rng.choice(graph.consumers[INPUT])
+        unit = unit * factor + walker.rng.randrange(factor) + offset
         while True:
             j, tap = walker.forward(layer, unit)
             steps.append((layer, j, unit, tap))
             if layer not in graph.consumers:
                 return steps
-            layer, factor = walker.rng.choice(graph.consumers[layer])
-            unit = j * factor + walker.rng.randrange(factor)
+            layer, factor, offset = walker.rng.choice(graph.consumers[layer])
+            unit = j * factor + walker.rng.randrange(factor) + offset
     layer = walker.rng.choice(graph.outputs)
     unit = start % walker.sums[layer].shape[0]
     while True:
         i, tap = walker.backward(layer, unit)
         steps.append((layer, unit, i, tap))
-        source, factor = walker.rng.choice(graph.sources[layer])
+        source, factor, offset = walker.rng.choice([link for link in graph.sources[layer]
+                                                     if _covers(graph, walker, link, i)])
         if source == INPUT:
             return steps
-        layer, unit = source, i // factor
+        layer, unit = source, (i - offset) // factor
+
+
+def _covers(graph: LayerGraph, walker: _Walker, link: tuple[str, int, int], unit: int) -> bool:
+    """Whether input ``unit`` of a layer comes through ``link`` (all links of a residual sum do;
+    of a concatenation, the one whose block holds it)."""
+    source, factor, offset = link
+    units = graph.input_channels if source == INPUT else walker.sums[source].shape[0]
+    return offset <= unit < offset + units * factor
 
 
 def prune_phew(model: nn.Module, ctx: PruneContext) -> MaskDict:
