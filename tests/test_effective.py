@@ -260,14 +260,28 @@ def mge_effective_masks(model, masks, shape):
     return out
 
 
-@pytest.mark.parametrize("block", ["mobilenet_v3", "efficientnet", "inception", "densenet"])
+class FunctionalGate(nn.Module):
+    """conv -> x * sigmoid(conv(mean(x))) written with functions, then functional ops on the
+    product (a rewritten gate read by later rewritten ops), conv, pool, linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1, self.gate, self.c2, self.fc = nn.Conv2d(3, 4, 3), nn.Conv2d(4, 4, 1), nn.Conv2d(4, 3, 1), nn.Linear(3, 2)
+
+    def forward(self, x):
+        x = self.c1(x)
+        x = F.relu(x * torch.sigmoid(self.gate(x.mean((2, 3), keepdim=True)))) * 0.5
+        return self.fc(self.c2(x).mean((2, 3)))
+
+
+@pytest.mark.parametrize("block", ["mobilenet_v3", "efficientnet", "inception", "densenet", "functional_gate"])
 @pytest.mark.parametrize("density", [0.25, 0.5])
 def test_effective_masks_equal_the_mge_oracle_on_modern_blocks(block, density):
     """Gates included: a product node is reached through either operand (its MGE node layer has
     edges from both), so a live gate keeps the product alive where x's channel is dead."""
     from test_encoding_modern import BLOCKS
 
-    make, shape = BLOCKS[block]
+    make, shape = {**BLOCKS, "functional_gate": (FunctionalGate, (3, 5, 5))}[block]
     for seed in range(4):
         torch.manual_seed(seed)
         model = make()

@@ -622,6 +622,7 @@ def test_effective_masks_see_through_hand_written_normalisation(norm, library):
     by_hand, module = hand_normalised(norm()), hand_normalised(library())
     masks = random_masks(by_hand, 0.3, seed=1)
     masks["4.weight"][:, 1] = False  # a dead input channel of the second conv: its inputs are not effective
+    masks["1.weight"][2] = False  # a dead output channel before the norm: its affine bias must not revive it
     expected = effective_masks(module, masks, (3, 6, 6))
     got = effective_masks(by_hand, masks, (3, 6, 6))
     assert all(torch.equal(got[n], expected[n]) for n in expected)

@@ -529,19 +529,20 @@ def node_identity_module(model: nn.Module, input_shape) -> fx.GraphModule:
     shapes = {op.node: op.shape for op in net}
     kinds = {op.node: op.kind for op in net}
     gm = net.ops[0].node.graph.owning_module
-    from_input: set[fx.Node] = set()  # nodes computed from the input (an indexed parameter is not)
+    from_input: set[fx.Node] = set()  # nodes computed from the input (``w[:, None, None]`` is not)
     for op in net:
         if op.kind == "input" or any(a in from_input for a in op.node.all_input_nodes):
             from_input.add(op.node)
         if op.kind not in ("arith", "add", "elementwise") or op.node.op == "call_module":
             continue
-        traced = _traced_inputs(op.node, kinds)
+        traced = [a for a in _traced_inputs(op.node, kinds) if a in from_input]
         if len(traced) == 1 and shapes[traced[0]] == op.shape:
             op.node.replace_all_uses_with(traced[0])
-        elif op.kind == "arith" and is_product(op.node) and len([a for a in traced if a in from_input]) == 2:
+        elif len(traced) == 2 and op.kind == "arith" and is_product(op.node):
             with gm.graph.inserting_after(op.node):
                 joined = gm.graph.call_function(operator.add, tuple(traced))
-            kinds[joined] = "add"
+            kinds[joined], shapes[joined] = "add", op.shape  # later ops look their inputs up
+            from_input.add(joined)
             op.node.replace_all_uses_with(joined)
     gm.graph.eliminate_dead_code()
     gm.recompile()
