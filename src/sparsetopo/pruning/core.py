@@ -344,8 +344,9 @@ def reinit_weights(model: nn.Module, init: Callable[..., torch.Tensor], generato
 
 
 class TwiceDifferentiable(TorchFunctionMode):
-    """Within this context (``pruner`` names the caller in errors) two functions torch cannot differentiate twice run as their plain
-    definitions (GraSP's Hg and ProsPr's meta-gradient differentiate twice):
+    """Within this context (``pruner`` names the caller in errors) two functions torch cannot
+    differentiate twice run as their plain definitions (GraSP's Hg and ProsPr's meta-gradient
+    differentiate twice):
 
     * ``F.hardsigmoid`` (module or functional; MobileNetV3's gates) as ``relu6(x + 3) / 6``;
     * scaled dot-product attention (``nn.MultiheadAttention``: vision transformers) on torch's

@@ -166,12 +166,17 @@ class _Walker:
     def forward(self, layer: str, i: int) -> tuple[int, int]:
         """(output unit j, tap k) of a step from input unit ``i``."""
         j = self._pick(("f", layer, i), self.sums[layer][:, i])
-        return j, self._pick(("k", layer, j, i), self.kernels[layer][j, i % self.kernels[layer].shape[1]])
+        return j, self._tap(layer, j, i)
 
     def backward(self, layer: str, j: int) -> tuple[int, int]:
         """(input unit i, tap k) of a step from output unit ``j``."""
         i = self._pick(("b", layer, j), self.sums[layer][j])
-        return i, self._pick(("k", layer, j, i), self.kernels[layer][j, i % self.kernels[layer].shape[1]])
+        return i, self._tap(layer, j, i)
+
+    def _tap(self, layer: str, j: int, i: int) -> int:
+        """Tap k ∝ |w[j, i, k]| (input unit i sits at i mod (in / groups) in a grouped kernel)."""
+        kernel = self.kernels[layer]
+        return self._pick(("k", layer, j, i), kernel[j, i % kernel.shape[1]])
 
 
 def _unit_sums(sums: torch.Tensor, groups: int) -> torch.Tensor:
